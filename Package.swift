@@ -1,0 +1,109 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// One module per layer: the core knows nothing of I/O; each backend implements the core's protocols.
+let package = Package(
+    name: "VectorStream",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vectorstream", targets: ["VectorStreamCLI"]),
+        .library(name: "VectorStreamCore", targets: ["VectorStreamCore"]),
+        .library(name: "VectorStreamEmbedder", targets: ["VectorStreamEmbedder"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+    ],
+    targets: [
+        // MARK: Core: domain, validation, micro-batch engine, protocols. No I/O dependencies.
+        .target(
+            name: "VectorStreamCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "VectorStreamGenerator", dependencies: ["VectorStreamCore"]),
+
+        // MARK: Embedder: all-MiniLM-L6-v2 in Swift on CBLAS.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS"]),
+
+        // MARK: Backends, one module each.
+        .target(
+            name: "VectorStreamEmbedded",
+            dependencies: ["VectorStreamCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "VectorStreamRedis", dependencies: ["VectorStreamCore", "RedisClient"]),
+        .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", pkgConfig: "rdkafka",
+                       providers: [.apt(["librdkafka-dev"])]),
+        .target(name: "VectorStreamKafka", dependencies: ["VectorStreamCore", "CRdKafka"]),
+        .target(
+            name: "VectorStreamClickHouse",
+            dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
+        .target(
+            name: "VectorStreamVectorDB",
+            dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
+
+        // MARK: HTTP API and CLI.
+        .target(
+            name: "VectorStreamServer",
+            dependencies: [
+                "VectorStreamCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "VectorStreamCLI",
+            dependencies: [
+                "VectorStreamCore", "VectorStreamGenerator", "VectorStreamEmbedder", "VectorStreamEmbedded",
+                "VectorStreamRedis", "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB",
+                "VectorStreamServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../../.vendor/lib"])]
+        ),
+
+        // MARK: Tests. Unit tests need no server; IntegrationTests start real servers via scripts/.
+        .testTarget(name: "VectorStreamCoreTests", dependencies: ["VectorStreamCore", "VectorStreamGenerator"]),
+        .testTarget(name: "VectorStreamEmbedderTests", dependencies: ["VectorStreamEmbedder"]),
+        .testTarget(name: "VectorStreamEmbeddedTests",
+                    dependencies: ["VectorStreamEmbedded", "VectorStreamGenerator"]),
+        .testTarget(name: "VectorStreamServerTests",
+                    dependencies: ["VectorStreamServer", "VectorStreamEmbedded", "VectorStreamGenerator",
+                                   .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "VectorStreamCore", "VectorStreamGenerator", "RedisClient", "VectorStreamRedis",
+                "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB", "VectorStreamEmbedded",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,349 @@
+/// The whole effective configuration: defaults, then the YAML file, then `VECTORSTREAM_...` variables.
+///
+/// Backend sections are optional: a backend is used only when its URL (or brokers) is set; otherwise
+/// the embedded in-process store takes its place.
+public struct VectorStreamConfiguration: Sendable, Hashable {
+    /// Where embedded stores keep their files. Default `.data` under the working directory.
+    public var dataDirectory = ".data"
+    public var pipeline = PipelineSettings()
+    public var http = HTTPSettings()
+    public var embedder = EmbedderSettings()
+    public var kafka = KafkaSettings()
+    public var redis = RedisSettings()
+    public var clickhouse = ClickHouseSettings()
+    public var vectorDB = VectorDBSettings()
+
+    public init() {}
+
+    public struct PipelineSettings: Sendable, Hashable {
+        /// Default 10 s, Spark Structured Streaming's; down to milliseconds.
+        public var triggerInterval: Duration = .seconds(10)
+        public var maxEventsPerTrigger = 50_000
+        public var maxRecordBytes = 64 * 1024
+        public var maxTextBytes = 8 * 1024
+        public var workerID = "worker-1"
+        /// JSON-lines file that keeps rejected records when no Kafka dead-letter topic is configured.
+        public var deadLetterFile = "dead-letter.jsonl"
+    }
+
+    public struct HTTPSettings: Sendable, Hashable {
+        public var host = "127.0.0.1"
+        public var port = 8080
+        /// When set, every `/v1` route requires it (`Authorization: Bearer` or `X-API-Key`).
+        public var apiKey: String?
+        public var maxBodyBytes = 64 * 1024
+    }
+
+    public struct EmbedderSettings: Sendable, Hashable {
+        /// Directory holding model.safetensors, vocab.txt and config.json; found in site-packages when unset.
+        public var modelDirectory: String?
+        /// Threads for matrix products. 0 = one per core.
+        public var threads = 0
+        /// Texts per forward pass.
+        public var batchSize = 32
+    }
+
+    public struct KafkaSettings: Sendable, Hashable {
+        /// Comma-separated `host:port`; when set, `run` reads from Kafka.
+        public var brokers: String?
+        public var topic = "ecommerce-events"
+        public var deadLetterTopic = "ecommerce-events-dlq"
+        public var embeddingsReadyTopic = "embeddings_ready"
+        public var fileProcessedTopic = "file_processed"
+        public var groupID = "vectorstream"
+        public var createTopics = true
+        public var partitions = 3
+        public var replicationFactor = 1
+        public var sessionTimeoutMillis = 10_000
+        /// Passed to librdkafka as they are (SASL, SSL, ...).
+        public var properties: [String: String] = [:]
+    }
+
+    public struct RedisSettings: Sendable, Hashable {
+        /// `redis://[user:password@]host:port[/db]` or `rediss://`; selects Redis for dedup and caches.
+        public var url: String?
+        /// How long a processed key is remembered. Default 7 days.
+        public var dedupTTLSeconds = 7 * 24 * 3600
+        /// How long an unconfirmed claim blocks others before a crashed worker's work is retried.
+        public var claimLeaseSeconds = 60
+        public var embeddingCacheTTLSeconds = 24 * 3600
+        public var queryCacheTTLSeconds = 30
+        public var poolSize = 4
+    }
+
+    public struct ClickHouseSettings: Sendable, Hashable {
+        /// `http://host:8123`; selects ClickHouse for events and analytics.
+        public var url: String?
+        public var database = "vectorstream"
+        public var user = "default"
+        public var password: String?
+    }
+
+    public struct VectorDBSettings: Sendable, Hashable {
+        /// `http://host:19530`; selects Milvus.
+        public var milvusURL: String?
+        public var milvusToken: String?
+        /// `http://host:6333`; selects Qdrant.
+        public var qdrantURL: String?
+        public var qdrantAPIKey: String?
+        public var collection = "products"
+    }
+
+    /// The engine's view of the pipeline settings.
+    public var engine: EngineConfiguration {
+        var e = EngineConfiguration()
+        e.triggerInterval = pipeline.triggerInterval
+        e.maxEventsPerTrigger = pipeline.maxEventsPerTrigger
+        e.limits = ValidationLimits(maxRecordBytes: pipeline.maxRecordBytes, maxTextBytes: pipeline.maxTextBytes)
+        e.workerID = pipeline.workerID
+        return e
+    }
+}
+
+/// A configuration problem, said so that the user can fix it.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One setting: its key in the YAML file, its environment variable, and how to read and write it.
+public struct ConfigurationKey: Sendable {
+    public let key: String
+    public let environment: String
+    public let isSecret: Bool
+    public let help: String
+    let read: @Sendable (VectorStreamConfiguration) -> String?
+    let write: @Sendable (inout VectorStreamConfiguration, String) throws -> Void
+
+    public func value(in config: VectorStreamConfiguration) -> String? { read(config) }
+
+    public func apply(_ text: String, to config: inout VectorStreamConfiguration, from origin: String) throws {
+        do {
+            try write(&config, text)
+        } catch let error as ConfigurationError {
+            throw ConfigurationError("\(origin): \(key): \(error.description)")
+        }
+    }
+}
+
+extension VectorStreamConfiguration {
+    /// Every setting, in the order `config --print` shows them.
+    public static let keys: [ConfigurationKey] = {
+        typealias C = VectorStreamConfiguration
+        func string(_ key: String, _ env: String? = nil, secret: Bool = false, _ help: String,
+                    _ path: WritableKeyPath<C, String> & Sendable) -> ConfigurationKey {
+            ConfigurationKey(key: key, environment: env ?? envName(key), isSecret: secret, help: help,
+                             read: { $0[keyPath: path] }, write: { c, v in
+                                 guard !v.isEmpty else { throw ConfigurationError("must not be empty") }
+                                 c[keyPath: path] = v
+                             })
+        }
+        func optional(_ key: String, _ env: String? = nil, secret: Bool = false, _ help: String,
+                      _ path: WritableKeyPath<C, String?> & Sendable) -> ConfigurationKey {
+            ConfigurationKey(key: key, environment: env ?? envName(key), isSecret: secret, help: help,
+                             read: { $0[keyPath: path] }, write: { c, v in c[keyPath: path] = v.isEmpty ? nil : v })
+        }
+        func int(_ key: String, _ env: String? = nil, _ help: String, _ range: ClosedRange<Int>,
+                 _ path: WritableKeyPath<C, Int> & Sendable) -> ConfigurationKey {
+            ConfigurationKey(key: key, environment: env ?? envName(key), isSecret: false, help: help,
+                             read: { String($0[keyPath: path]) }, write: { c, v in
+                                 guard let n = Int(v.trimmingSpaces) else {
+                                     throw ConfigurationError("expected an integer, got '\(v)'")
+                                 }
+                                 guard range.contains(n) else {
+                                     throw ConfigurationError("\(n) is out of range \(range.lowerBound)...\(range.upperBound)")
+                                 }
+                                 c[keyPath: path] = n
+                             })
+        }
+        func bool(_ key: String, _ help: String, _ path: WritableKeyPath<C, Bool> & Sendable) -> ConfigurationKey {
+            ConfigurationKey(key: key, environment: envName(key), isSecret: false, help: help,
+                             read: { String($0[keyPath: path]) }, write: { c, v in
+                                 switch v.lowercased() {
+                                 case "true", "yes", "1", "on": c[keyPath: path] = true
+                                 case "false", "no", "0", "off": c[keyPath: path] = false
+                                 default: throw ConfigurationError("expected true or false, got '\(v)'")
+                                 }
+                             })
+        }
+        return [
+            string("data_dir", "VECTORSTREAM_DATA_DIR", "directory of the embedded stores", \.dataDirectory),
+            ConfigurationKey(key: "pipeline.trigger_interval", environment: "VECTORSTREAM_TRIGGER_INTERVAL",
+                             isSecret: false, help: "micro-batch trigger interval (10s, 250ms, ...)",
+                             read: { formatDuration($0.pipeline.triggerInterval) },
+                             write: { c, v in c.pipeline.triggerInterval = try parseDuration(v) }),
+            int("pipeline.max_events_per_trigger", "VECTORSTREAM_MAX_EVENTS_PER_TRIGGER",
+                "most events in one micro-batch", 1...10_000_000, \.pipeline.maxEventsPerTrigger),
+            int("pipeline.max_record_bytes", nil, "largest accepted record", 64...(64 << 20), \.pipeline.maxRecordBytes),
+            int("pipeline.max_text_bytes", nil, "largest accepted text field", 16...(16 << 20), \.pipeline.maxTextBytes),
+            string("pipeline.worker_id", "VECTORSTREAM_WORKER_ID", "this worker's name", \.pipeline.workerID),
+            string("pipeline.dead_letter_file", nil, "dead-letter file (no Kafka)", \.pipeline.deadLetterFile),
+            string("http.host", "VECTORSTREAM_HTTP_HOST", "address the API listens on", \.http.host),
+            int("http.port", "VECTORSTREAM_HTTP_PORT", "port the API listens on", 0...65535, \.http.port),
+            optional("http.api_key", "VECTORSTREAM_API_KEY", secret: true, "key required on /v1 routes", \.http.apiKey),
+            int("http.max_body_bytes", nil, "largest accepted request body", 256...(16 << 20), \.http.maxBodyBytes),
+            optional("embedder.model_dir", "VECTORSTREAM_MODEL_DIR", "all-MiniLM-L6-v2 directory", \.embedder.modelDirectory),
+            int("embedder.threads", "VECTORSTREAM_EMBEDDER_THREADS", "BLAS threads (0 = cores)", 0...256, \.embedder.threads),
+            int("embedder.batch_size", nil, "texts per forward pass", 1...4096, \.embedder.batchSize),
+            optional("kafka.brokers", "VECTORSTREAM_KAFKA_BROKERS", "Kafka bootstrap servers", \.kafka.brokers),
+            string("kafka.topic", "VECTORSTREAM_KAFKA_TOPIC", "raw events topic", \.kafka.topic),
+            string("kafka.dead_letter_topic", "VECTORSTREAM_KAFKA_DEAD_LETTER_TOPIC", "dead-letter topic", \.kafka.deadLetterTopic),
+            string("kafka.embeddings_ready_topic", nil, "embeddings_ready topic", \.kafka.embeddingsReadyTopic),
+            string("kafka.file_processed_topic", nil, "file_processed topic", \.kafka.fileProcessedTopic),
+            string("kafka.group_id", "VECTORSTREAM_KAFKA_GROUP", "consumer group", \.kafka.groupID),
+            bool("kafka.create_topics", "create topics at start", \.kafka.createTopics),
+            int("kafka.partitions", nil, "partitions of created topics", 1...10_000, \.kafka.partitions),
+            int("kafka.replication_factor", nil, "replication of created topics", 1...16, \.kafka.replicationFactor),
+            int("kafka.session_timeout_ms", nil, "consumer session timeout", 1000...600_000, \.kafka.sessionTimeoutMillis),
+            optional("redis.url", "VECTORSTREAM_REDIS_URL", secret: true, "redis:// or rediss:// URL", \.redis.url),
+            int("redis.dedup_ttl_seconds", nil, "how long processed keys are remembered", 1...Int(Int32.max), \.redis.dedupTTLSeconds),
+            int("redis.claim_lease_seconds", nil, "lease of an unconfirmed claim", 1...86_400, \.redis.claimLeaseSeconds),
+            int("redis.embedding_cache_ttl_seconds", nil, "embedding cache TTL", 1...Int(Int32.max), \.redis.embeddingCacheTTLSeconds),
+            int("redis.query_cache_ttl_seconds", nil, "query cache TTL", 1...86_400, \.redis.queryCacheTTLSeconds),
+            int("redis.pool_size", nil, "connections per worker", 1...256, \.redis.poolSize),
+            optional("clickhouse.url", "VECTORSTREAM_CLICKHOUSE_URL", "ClickHouse HTTP URL", \.clickhouse.url),
+            string("clickhouse.database", "VECTORSTREAM_CLICKHOUSE_DATABASE", "ClickHouse database", \.clickhouse.database),
+            string("clickhouse.user", "VECTORSTREAM_CLICKHOUSE_USER", "ClickHouse user", \.clickhouse.user),
+            optional("clickhouse.password", "VECTORSTREAM_CLICKHOUSE_PASSWORD", secret: true, "ClickHouse password", \.clickhouse.password),
+            optional("vector_db.milvus_url", "VECTORSTREAM_MILVUS_URL", "Milvus REST URL", \.vectorDB.milvusURL),
+            optional("vector_db.milvus_token", "VECTORSTREAM_MILVUS_TOKEN", secret: true, "Milvus token", \.vectorDB.milvusToken),
+            optional("vector_db.qdrant_url", "VECTORSTREAM_QDRANT_URL", "Qdrant REST URL", \.vectorDB.qdrantURL),
+            optional("vector_db.qdrant_api_key", "VECTORSTREAM_QDRANT_API_KEY", secret: true, "Qdrant API key", \.vectorDB.qdrantAPIKey),
+            string("vector_db.collection", "VECTORSTREAM_VECTOR_COLLECTION", "collection name", \.vectorDB.collection),
+        ]
+    }()
+
+    static func envName(_ key: String) -> String {
+        "VECTORSTREAM_" + key.uppercased().replacingDots
+    }
+
+    /// Applies flattened file values (`section.key` → text) and then the environment; unknown keys are errors.
+    public mutating func apply(file values: [String: String], origin: String, environment: [String: String]) throws {
+        let byKey = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.key, $0) })
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            if key.hasPrefix("kafka.properties.") {
+                kafka.properties[String(key.dropFirst("kafka.properties.".count))] = value
+                continue
+            }
+            guard let setting = byKey[key] else {
+                throw ConfigurationError("\(origin): unknown key '\(key)' (known: \(Self.keys.map(\.key).joined(separator: ", ")))")
+            }
+            try setting.apply(value, to: &self, from: origin)
+        }
+        for setting in Self.keys {
+            if let value = environment[setting.environment] {
+                try setting.apply(value, to: &self, from: "environment \(setting.environment)")
+            }
+        }
+        for (name, value) in environment where name.hasPrefix("VECTORSTREAM_KAFKA_PROPERTY_") {
+            let property = name.dropFirst("VECTORSTREAM_KAFKA_PROPERTY_".count).lowercased().replacingUnderscoresWithDots
+            kafka.properties[property] = value
+        }
+        try validate()
+    }
+
+    /// Checks that need more than one setting.
+    public func validate() throws {
+        if pipeline.triggerInterval <= .zero { throw ConfigurationError("pipeline.trigger_interval must be positive") }
+        if vectorDB.milvusURL != nil && vectorDB.qdrantURL != nil {
+            throw ConfigurationError("set vector_db.milvus_url or vector_db.qdrant_url, not both")
+        }
+        for (name, url) in [("redis.url", redis.url), ("clickhouse.url", clickhouse.url),
+                            ("vector_db.milvus_url", vectorDB.milvusURL), ("vector_db.qdrant_url", vectorDB.qdrantURL)] {
+            guard let url else { continue }
+            guard let scheme = url.split(separator: ":").first, url.contains("://") else {
+                throw ConfigurationError("\(name) '\(Self.maskURL(url))' is not a URL")
+            }
+            let allowed = name == "redis.url" ? ["redis", "rediss"] : ["http", "https"]
+            guard allowed.contains(String(scheme)) else {
+                throw ConfigurationError("\(name) must start with \(allowed.map { $0 + "://" }.joined(separator: " or "))")
+            }
+        }
+    }
+
+    /// The effective configuration as YAML, secrets masked.
+    public func rendered() -> String {
+        var lines: [String] = []
+        var section = ""
+        for setting in Self.keys {
+            let parts = setting.key.split(separator: ".", maxSplits: 1).map(String.init)
+            let value = setting.value(in: self).map { setting.isSecret ? Self.mask($0, key: setting.key) : $0 }
+            let shown = value.map(Self.yamlScalar) ?? "null"
+            if parts.count == 1 {
+                lines.append("\(parts[0]): \(shown)")
+            } else {
+                if parts[0] != section {
+                    section = parts[0]
+                    lines.append("\(section):")
+                }
+                lines.append("  \(parts[1]): \(shown)   # \(setting.environment)")
+            }
+            if setting.key == "kafka.session_timeout_ms" {
+                lines.append("  properties:\(kafka.properties.isEmpty ? " {}" : "")")
+                for (k, v) in kafka.properties.sorted(by: { $0.key < $1.key }) {
+                    let secret = ["password", "secret", "key", "token", "jaas"].contains { k.lowercased().contains($0) }
+                    lines.append("    \(k): \(Self.yamlScalar(secret ? "****" : v))")
+                }
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func mask(_ value: String, key: String) -> String {
+        key.hasSuffix("url") ? maskURL(value) : "****"
+    }
+
+    /// Hides the password of a URL's user-info; the rest stays readable.
+    public static func maskURL(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else { return url }
+        let userInfo = url[schemeEnd.upperBound..<at]
+        let user = userInfo.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        return url[..<schemeEnd.upperBound] + (userInfo.contains(":") ? "\(user):****" : "****") + url[at...]
+    }
+
+    static func yamlScalar(_ s: String) -> String {
+        let plain = s.allSatisfy { $0.isLetter || $0.isNumber || "._-/:@*".contains($0) } && !s.isEmpty
+        return plain ? s : "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
+
+/// Parses `10s`, `250ms`, `2m`, `1h`, or a bare number of milliseconds.
+public func parseDuration(_ text: String) throws -> Duration {
+    let t = text.trimmingSpaces.lowercased()
+    let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600)]
+    for (suffix, scale) in units where t.hasSuffix(suffix) {
+        if let v = Double(t.dropLast(suffix.count)), v.isFinite, v >= 0 {
+            return .microseconds(Int64((v * scale * 1e6).rounded()))
+        }
+    }
+    if let ms = Double(t), ms.isFinite, ms >= 0 { return .microseconds(Int64(ms * 1000)) }
+    throw ConfigurationError("expected a duration such as 10s or 250ms, got '\(text)'")
+}
+
+public func formatDuration(_ d: Duration) -> String {
+    let micros = d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+    if micros % 1_000_000 == 0 { return "\(micros / 1_000_000)s" }
+    if micros % 1000 == 0 { return "\(micros / 1000)ms" }
+    return "\(micros)us"
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s = s.dropFirst() }
+        while s.last?.isWhitespace == true { s = s.dropLast() }
+        return String(s)
+    }
+    var replacingDots: String { String(map { $0 == "." ? "_" : $0 }) }
+    var replacingUnderscoresWithDots: String { String(map { $0 == "_" ? "." : $0 }) }
+    func replacingOccurrences(of target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = Substring(self)
+        while let r = rest.range(of: target) {
+            result += rest[..<r.lowerBound] + replacement
+            rest = rest[r.upperBound...]
+        }
+        return result + rest
+    }
+}

@@ -1,0 +1,25 @@
+import Crypto
+
+/// Content hashes for dedup: SHA-256, hex, truncated to 128 bits (collision-free for any catalog).
+public enum ContentHash {
+    public static func of(_ text: String) -> String {
+        let digest = SHA256.hash(data: Array(text.utf8))
+        return hex(digest.prefix(16))
+    }
+
+    /// The hash a product's vector is known by: its text under one model version.
+    public static func productText(_ product: Product, modelVersion: String) -> String {
+        of(modelVersion + "\u{1F}" + product.embeddingText)
+    }
+
+    static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,85 @@
+/// The running totals of one worker, as published to live state and printed by `demo --json`.
+public struct PipelineStats: Sendable, Hashable, Codable {
+    public var eventsTotal: Int64 = 0
+    public var eventsValid: Int64 = 0
+    public var eventsRejected: Int64 = 0
+    public var eventsDeduplicated: Int64 = 0
+    public var eventsStored: Int64 = 0
+    public var productsEmbedded: Int64 = 0
+    public var embeddingCacheHits: Int64 = 0
+    public var batches: Int64 = 0
+    public var batchRetries: Int64 = 0
+    public var elapsedSeconds: Double = 0
+    public var eventsPerSecond: Double = 0
+    public var latencyP50Millis: Double = 0
+    public var latencyP99Millis: Double = 0
+    public var latencyMaxMillis: Double = 0
+    /// Amortised time spent in the dedup stage per event.
+    public var dedupMicrosPerEvent: Double = 0
+    public var updatedAt: EpochMillis = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case eventsTotal = "events_total"
+        case eventsValid = "events_valid"
+        case eventsRejected = "events_rejected"
+        case eventsDeduplicated = "events_deduplicated"
+        case eventsStored = "events_stored"
+        case productsEmbedded = "products_embedded"
+        case embeddingCacheHits = "embedding_cache_hits"
+        case batches
+        case batchRetries = "batch_retries"
+        case elapsedSeconds = "elapsed_seconds"
+        case eventsPerSecond = "events_per_second"
+        case latencyP50Millis = "latency_p50_ms"
+        case latencyP99Millis = "latency_p99_ms"
+        case latencyMaxMillis = "latency_max_ms"
+        case dedupMicrosPerEvent = "dedup_us_per_event"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// A fixed-size log-linear latency histogram: bounded memory whatever the event count.
+public struct LatencyHistogram: Sendable {
+    // Buckets of 1/32 octave resolution (~2%) from 1 µs to ~1.2 h.
+    private static let subBuckets = 32
+    private static let octaves = 32
+    private var counts = [Int64](repeating: 0, count: subBuckets * octaves)
+    public private(set) var count: Int64 = 0
+    public private(set) var maxNanos: UInt64 = 0
+
+    public init() {}
+
+    public mutating func record(nanos: UInt64) {
+        let micros = max(nanos / 1000, 1)
+        let octave = 63 - micros.leadingZeroBitCount
+        let fraction: Int
+        if octave >= 5 {
+            fraction = Int((micros >> UInt64(octave - 5)) & 31)
+        } else {
+            fraction = Int((micros << UInt64(5 - octave)) & 31)
+        }
+        let index = min(octave * Self.subBuckets + fraction, counts.count - 1)
+        counts[index] += 1
+        count += 1
+        maxNanos = max(maxNanos, nanos)
+    }
+
+    /// The value (in milliseconds) below which `quantile` of the samples lie.
+    public func quantileMillis(_ quantile: Double) -> Double {
+        guard count > 0 else { return 0 }
+        let target = Int64((Double(count) * quantile).rounded(.up))
+        var seen: Int64 = 0
+        for (index, c) in counts.enumerated() where c > 0 {
+            seen += c
+            if seen >= target {
+                let octave = index / Self.subBuckets
+                let fraction = index % Self.subBuckets
+                let micros = Double(UInt64(1) << UInt64(octave)) * (1 + Double(fraction + 1) / Double(Self.subBuckets))
+                return min(micros / 1000, Double(maxNanos) / 1e6)
+            }
+        }
+        return Double(maxNanos) / 1e6
+    }
+}

@@ -1,0 +1,46 @@
+# Shared by the service scripts: start a server once, record its pid, stop it by that pid.
+# Every service keeps its pid, log and data under .run/ in the repo root.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RUN_DIR="${VECTORSTREAM_RUN_DIR:-$REPO_ROOT/.run}"
+mkdir -p "$RUN_DIR"
+
+pid_file() { echo "$RUN_DIR/$1.pid"; }
+
+is_running() {
+    local pf; pf="$(pid_file "$1")"
+    [[ -f "$pf" ]] && kill -0 "$(cat "$pf")" 2>/dev/null
+}
+
+# wait_until SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_until() {
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        if (( SECONDS >= deadline )); then return 1; fi
+        sleep 0.2
+    done
+}
+
+# with_lock NAME COMMAND...: serialises concurrent starts of one service (tests start them in parallel).
+with_lock() {
+    local name=$1; shift
+    exec {lock_fd}>"$RUN_DIR/$name.lock"
+    flock "$lock_fd"
+    "$@"
+    local rc=$?
+    flock -u "$lock_fd"
+    return $rc
+}
+
+# stop_by_pid NAME [SIGNAL]: stops the recorded process (and its process group) and forgets it.
+stop_by_pid() {
+    local name=$1 signal=${2:-TERM} pf; pf="$(pid_file "$name")"
+    [[ -f "$pf" ]] || return 0
+    local pid; pid="$(cat "$pf")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "-$signal" -- "-$pid" 2>/dev/null || kill "-$signal" "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
+    fi
+    rm -f "$pf"
+}
