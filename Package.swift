@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "VectorStreamEmbeddedTests",
                     dependencies: ["VectorStreamEmbedded", "VectorStreamGenerator"]),
         .testTarget(name: "VectorStreamServerTests",
-                    dependencies: ["VectorStreamServer", "VectorStreamEmbedded", "VectorStreamGenerator",
+                    dependencies: ["VectorStreamServer", "VectorStreamEmbedded", "VectorStreamGenerator", "VectorStreamEmbedder",
                                    .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(
             name: "IntegrationTests",

@@ -30,7 +30,7 @@ struct PipelineAssembly: Sendable {
         logger.info("embedder ready", metadata: ["model": "\(embedder.modelVersion)"])
 
         var health: [any HealthCheckable] = []
-        var closers: [@Sendable () async -> Void] = []
+        let closers: [@Sendable () async -> Void] = []
 
         let deadLetterPath = (dataDirectory as NSString).appendingPathComponent(configuration.pipeline.deadLetterFile)
         let sqlite = SQLiteEventStore(database: database, deadLetterFile: deadLetterPath)
@@ -59,11 +59,7 @@ struct PipelineAssembly: Sendable {
     }
 
     static func makeEmbedder(_ configuration: VectorStreamConfiguration) throws -> MiniLMEmbedder {
-        var c = MiniLMEmbedder.Configuration()
-        c.modelDirectory = configuration.embedder.modelDirectory
-        c.threads = configuration.embedder.threads
-        c.batchSize = configuration.embedder.batchSize
-        return try MiniLMEmbedder(configuration: c)
+        try MiniLMEmbedder(configuration: MiniLMEmbedder.Configuration(settings: configuration.embedder))
     }
 
     func stages(source: any EventSource) -> PipelineStages {

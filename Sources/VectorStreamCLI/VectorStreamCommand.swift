@@ -11,7 +11,7 @@ struct VectorStreamCommand: AsyncParsableCommand {
         commandName: "vectorstream",
         abstract: "Real-time shop events to product vectors: Kafka → validate → dedup → embed → vector DB → API.",
         subcommands: [DemoCommand.self, RunCommand.self, GenerateCommand.self, EmbedCommand.self, ConfigCommand.self,
-                      MigrateCommand.self, BenchCommand.self]
+                      BenchCommand.self]
     )
 }
 

@@ -49,8 +49,7 @@ struct BenchAPICommand: AsyncParsableCommand {
                                                              analytics: assembly.analytics, health: assembly.health,
                                                              prometheus: registry))
         let app = server.makeApplication(logger: logger) { port in
-            print("serving \(products) products on http://127.0.0.1:\(port)/", terminator: "\n")
-            fflush(stdout)
+            FileHandle.standardOutput.write(Data("serving \(products) products on http://127.0.0.1:\(port)/\n".utf8))
         }
         try await app.runService()
     }

@@ -1,0 +1,83 @@
+import Foundation
+import GRDB
+import Testing
+import VectorStreamCore
+import VectorStreamEmbedded
+import VectorStreamGenerator
+
+/// kill -9 at random points during `vectorstream run`, then restart on the same data directory.
+@Suite("Crash recovery of vectorstream run", .serialized)
+struct CrashRecoveryTests {
+    static var binary: String? {
+        if let path = ProcessInfo.processInfo.environment["VECTORSTREAM_BIN"] { return path }
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for dir in [beside, beside.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("vectorstream").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for config in ["release", "debug"] {
+            let candidate = repo.appendingPathComponent(".build/\(config)/vectorstream").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    func start(_ binary: String, file: String, dataDir: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["run", "--source", file, "--data-dir", dataDir, "--no-server", "--trigger", "20ms", "--json"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["VECTORSTREAM_MAX_EVENTS_PER_TRIGGER"] = "700"
+        environment["VECTORSTREAM_EMBEDDER_THREADS"] = "1"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    @Test func killNineLosesNothingAndStoresNothingTwice() async throws {
+        let binary = try #require(Self.binary, "build the vectorstream binary first (swift build)")
+        let dir = temporaryDirectory()
+        let file = dir + "/events.jsonl"
+        var stream = EventGenerator(configuration: GeneratorConfiguration(seed: 99, productCount: 120, invalidRatio: 0.01))
+            .makeStream()
+        let records = (0..<30_000).map { _ in stream.next() }
+        try Data(records.flatMap { $0.bytes + [0x0A] }).write(to: URL(fileURLWithPath: file))
+        let dataDir = dir + "/data"
+
+        var random = SeededRandom(seed: UInt64(Date().timeIntervalSince1970))
+        var kills = 0
+        for _ in 0..<5 {
+            let process = try start(binary, file: file, dataDir: dataDir)
+            try await Task.sleep(for: .milliseconds(400 + random.below(1_600)))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            process.waitUntilExit()
+        }
+        // Last run to the end of the file.
+        let final = try start(binary, file: file, dataDir: dataDir)
+        final.waitUntilExit()
+        #expect(final.terminationStatus == 0)
+        #expect(kills > 0)
+
+        let db = try DatabaseQueue(path: dataDir + "/vectorstream.sqlite")
+        let (events, deadLetters, vectors, upserts, distinctIDs) = try await db.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events")!,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters")!,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM product_vectors")!,
+             try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'vectors_upserted'") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT event_id) FROM events")!)
+        }
+        let valid = records.compactMap(\.event)
+        #expect(events == valid.count, "every valid event stored")
+        #expect(distinctIDs == events, "none stored twice")
+        #expect(deadLetters == records.count - valid.count, "every bad record kept")
+        let products = Set(valid.map(\.product.id)).count
+        #expect(vectors == products)
+        #expect(upserts == products, "no product embedded and stored twice")
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Synchronization
+import Testing
+import VectorStreamCore
+import VectorStreamEmbedded
+import VectorStreamGenerator
+
+@Suite("Embedded pipeline")
+struct EmbeddedPipelineTests {
+    struct Setup {
+        let database: EmbeddedDatabase
+        let events: SQLiteEventStore
+        let vectors: EmbeddedVectorIndex
+        let embedder: CountingHashEmbedder
+        let directory: String
+
+        init(_ name: String = #function, embedder: CountingHashEmbedder = CountingHashEmbedder()) throws {
+            directory = temporaryDirectory(name)
+            database = try EmbeddedDatabase(directory: directory)
+            events = SQLiteEventStore(database: database, deadLetterFile: directory + "/dead-letter.jsonl")
+            vectors = try EmbeddedVectorIndex(database: database)
+            self.embedder = embedder
+        }
+
+        func engine(_ source: any EventSource, sink: (any EventSink)? = nil, maxBatch: Int = 1_000) -> MicroBatchEngine {
+            var config = EngineConfiguration()
+            config.triggerInterval = .milliseconds(10)
+            config.maxEventsPerTrigger = maxBatch
+            config.retryInitialBackoff = .milliseconds(5)
+            return MicroBatchEngine(configuration: config, stages: PipelineStages(
+                source: source, dedup: InMemoryDedupStore(), embedder: embedder, embeddingCache: InMemoryEmbeddingCache(),
+                vectors: vectors, events: sink ?? events, deadLetters: events))
+        }
+    }
+
+    static func generated(_ n: Int, products: Int = 100, invalidRatio: Double = 0, seed: UInt64 = 1) -> [GeneratedRecord] {
+        var stream = EventGenerator(configuration: GeneratorConfiguration(seed: seed, productCount: products,
+                                                                          invalidRatio: invalidRatio)).makeStream()
+        return (0..<n).map { _ in stream.next() }
+    }
+
+    @Test func storesEveryValidEventOnceAndRejectsEveryBadOneWithItsReason() async throws {
+        let setup = try Setup()
+        let records = Self.generated(10_100, invalidRatio: 0.01)
+        let engine = setup.engine(ArraySource(records.map(\.bytes)))
+        try await engine.run()
+
+        let valid = records.compactMap(\.event)
+        let invalid = records.filter { $0.event == nil }
+        #expect(!invalid.isEmpty)
+        #expect(try await setup.events.eventCount() == Int64(valid.count))
+        #expect(try await setup.events.deadLetterCount() == Int64(invalid.count))
+        var expectedByCode: [String: Int64] = [:]
+        for r in invalid { expectedByCode[r.invalidKind!.expectedCode, default: 0] += 1 }
+        #expect(try await setup.events.deadLettersByCode() == expectedByCode)
+        let stats = engine.stats
+        #expect(stats.eventsValid == Int64(valid.count))
+        #expect(stats.eventsRejected == Int64(invalid.count))
+
+        // The dead-letter file keeps each bad record whole, with its reason.
+        let lines = try String(contentsOfFile: setup.directory + "/dead-letter.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == invalid.count)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        #expect(first["reason"] is String && first["code"] is String && first["source"] is [String: Any])
+    }
+
+    @Test func embedsEachProductOnceAndUpsertsOneVectorPerProduct() async throws {
+        let setup = try Setup()
+        let records = Self.generated(5_000, products: 60)
+        try await setup.engine(ArraySource(records.map(\.bytes)), maxBatch: 500).run()
+        let products = Set(records.compactMap { $0.event?.product.id })
+        #expect(try await setup.vectors.count() == products.count)
+        #expect(setup.embedder.embeddedTexts.count == products.count)
+        #expect(setup.embedder.embeddedTexts.values.allSatisfy { $0 == 1 })
+    }
+
+    @Test func replayingTheSameInputStoresNothingTwiceAndEmbedsNothingAgain() async throws {
+        let setup = try Setup()
+        let records = Self.generated(3_000, products: 40)
+        try await setup.engine(ArraySource(records.map(\.bytes))).run()
+        // A second engine (a restart: empty in-memory dedup) over the same records.
+        try await setup.engine(ArraySource(records.map(\.bytes))).run()
+        #expect(try await setup.events.eventCount() == 3_000)
+        #expect(setup.embedder.embeddedTexts.values.allSatisfy { $0 == 1 })
+        // Duplicates within one batch are stored once too.
+        let dup = Self.generated(10, products: 5, seed: 77).map(\.bytes)
+        try await setup.engine(ArraySource(dup + dup + dup)).run()
+        #expect(try await setup.events.eventCount() == 3_010)
+    }
+
+    /// A sink that fails its first calls: the engine retries the same batch, releases its claims, loses nothing.
+    final class FlakySink: EventSink, Sendable {
+        let inner: SQLiteEventStore
+        let failuresLeft = Mutex(3)
+        init(_ inner: SQLiteEventStore) { self.inner = inner }
+
+        struct Unavailable: Error {}
+
+        func store(_ events: [AcceptedEvent]) async throws {
+            let fail = failuresLeft.withLock { n -> Bool in
+                if n > 0 { n -= 1; return true }
+                return false
+            }
+            if fail { throw Unavailable() }
+            try await inner.store(events)
+        }
+    }
+
+    @Test func aFailingSinkIsRetriedAndNothingIsLost() async throws {
+        let setup = try Setup()
+        let records = Self.generated(2_000, products: 30)
+        let engine = setup.engine(ArraySource(records.map(\.bytes)), sink: FlakySink(setup.events), maxBatch: 700)
+        try await engine.run()
+        #expect(try await setup.events.eventCount() == 2_000)
+        #expect(engine.stats.batchRetries == 3)
+        #expect(engine.stats.eventsStored == 2_000)
+    }
+
+    @Test func aModelChangeReembedsAndSearchUsesOnlyTheCurrentVersion() async throws {
+        let setup = try Setup()
+        let records = Self.generated(1_000, products: 20)
+        try await setup.engine(ArraySource(records.map(\.bytes))).run()
+        let v2 = CountingHashEmbedder(modelVersion: "hash-v2")
+        let second = Setup.init(database: setup.database, events: setup.events, vectors: setup.vectors, embedder: v2,
+                                directory: setup.directory)
+        // New events for the same products under the new model.
+        try await second.engine(ArraySource(Self.generated(1_000, products: 20, seed: 2).map(\.bytes))).run()
+        #expect(try await setup.vectors.count() == 20)
+        #expect(v2.embeddedTexts.count == 20)
+        let query = CountingHashEmbedder.vector("anything")
+        #expect(try await setup.vectors.search(query, k: 50, filter: SearchFilter(), modelVersion: "hash-v1").isEmpty)
+        #expect(try await setup.vectors.search(query, k: 50, filter: SearchFilter(), modelVersion: "hash-v2").count == 20)
+    }
+
+    @Test func analyticsMatchAnIndependentCount() async throws {
+        let setup = try Setup()
+        var config = GeneratorConfiguration(seed: 11, productCount: 50)
+        config.startTime = wallClockMillis() - 30 * 60_000
+        config.millisPerEvent = 200
+        var stream = EventGenerator(configuration: config).makeStream()
+        let events = (0..<5_000).map { _ in stream.next() }
+        try await setup.engine(ArraySource(events.map(\.bytes))).run()
+
+        let all = events.compactMap(\.event)
+        let funnel = try await setup.events.funnel(since: 0)
+        #expect(funnel.views == Int64(all.filter { $0.type == .view }.count))
+        #expect(funnel.carts == Int64(all.filter { $0.type == .addToCart }.count))
+        #expect(funnel.purchases == Int64(all.filter { $0.type == .purchase }.count))
+
+        var purchases: [String: Int64] = [:]
+        for e in all where e.type == .purchase { purchases[e.product.id, default: 0] += 1 }
+        let top = try await setup.events.topProducts(eventType: .purchase, since: 0, limit: 5)
+        #expect(top.first?.count == purchases.values.max())
+        for row in top { #expect(purchases[row.productID] == row.count) }
+
+        var revenue: [String: Double] = [:]
+        for e in all where e.type == .purchase { revenue[e.product.category, default: 0] += e.product.price }
+        for c in try await setup.events.categories(since: 0) where c.purchases > 0 {
+            #expect(abs(c.revenue - revenue[c.category]!) < 0.01)
+        }
+        // A window excludes older minutes.
+        let recent = try await setup.events.funnel(since: wallClockMillis() - 5 * 60_000)
+        #expect(recent.views < funnel.views)
+    }
+
+    @Test func fileSourceResumesFromTheCommittedOffset() async throws {
+        let setup = try Setup()
+        let path = setup.directory + "/events.jsonl"
+        let records = Self.generated(1_000, products: 10)
+        try Data(records.flatMap { $0.bytes + [0x0A] }).write(to: URL(fileURLWithPath: path))
+        let first = try JSONLinesFileSource(path: path, database: setup.database)
+        let batch = try await first.nextBatch(maxRecords: 300, deadline: .now)!
+        #expect(batch.records.count == 300)
+        try await first.acknowledge(batch.commitToken)
+        // Read more without acknowledging, then "crash".
+        _ = try await first.nextBatch(maxRecords: 300, deadline: .now)
+        let second = try JSONLinesFileSource(path: path, database: setup.database)
+        let resumed = try await second.nextBatch(maxRecords: 10_000, deadline: .now)!
+        #expect(resumed.records.count == 700)
+        #expect(resumed.records.first?.bytes == records[300].bytes)
+        #expect(try await second.nextBatch(maxRecords: 10, deadline: .now) == nil)
+    }
+}

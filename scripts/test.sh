@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: unit tests, and integration tests against real servers
+# (Redis, ClickHouse, tansu Kafka, Milvus) that the tests start through scripts/services/*.sh.
+# Servers started here are stopped by their pids on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+trap 'scripts/services/stop-all.sh' EXIT
+# Release: the embedder's and the index's SIMD loops are what the tests exercise; one build serves tests and binary.
+swift build -c release --build-tests
+swift test -c release --skip-build "$@"
