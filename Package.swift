@@ -38,7 +38,11 @@ let package = Package(
         // MARK: Embedder: all-MiniLM-L6-v2 in Swift on CBLAS.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS"]),
+        .target(
+            name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS"],
+            // Hot loops over raw pointers: no overflow checks in release builds.
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
 
         // MARK: Backends, one module each.
         .target(

@@ -62,7 +62,7 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         let seconds = Double(best.components.seconds) + Double(best.components.attoseconds) / 1e18
         let tokens = texts.reduce(0) { $0 + model.tokenizer.encode($1).ids.count }
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakMB = Double(usage.ru_maxrss) / 1024
 
         if let vectors {
