@@ -40,8 +40,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS"],
-            // Hot loops over raw pointers: no overflow checks in release builds.
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            // Release: no overflow checks in the hot loops, and SIMD16<Float> on AVX2/FMA registers
+            // ("haswell": AVX2, FMA, BMI2; Intel 2013+, AMD Zen 1+) instead of SSE2 with fma() library calls.
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release))]
         ),
 
         // MARK: Backends, one module each.

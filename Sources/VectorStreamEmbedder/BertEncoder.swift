@@ -19,7 +19,7 @@ final class EncoderWorkspace {
         hidden = configuration.hiddenSize
         intermediate = configuration.intermediateSize
         capacity = max(1, tokens)
-        scoreCapacity = max(1, longestSequence * longestSequence)
+        scoreCapacity = max(1, longestSequence * Self.padded(longestSequence))
         states = BertWeights.allocate(capacity * hidden)
         qkv = BertWeights.allocate(capacity * 3 * hidden)
         context = BertWeights.allocate(capacity * hidden)
@@ -27,6 +27,8 @@ final class EncoderWorkspace {
         expanded = BertWeights.allocate(capacity * intermediate)
         scores = BertWeights.allocate(scoreCapacity)
     }
+
+    static func padded(_ count: Int) -> Int { (count + VectorKernels.width - 1) & ~(VectorKernels.width - 1) }
 
     /// Grows the buffers when a pass needs more than they hold (never shrinks).
     func reserve(tokens: Int, longestSequence: Int) {
@@ -39,7 +41,7 @@ final class EncoderWorkspace {
             projected = BertWeights.allocate(tokens * hidden)
             expanded = BertWeights.allocate(tokens * intermediate)
         }
-        let squared = longestSequence * longestSequence
+        let squared = longestSequence * Self.padded(longestSequence)
         if squared > scoreCapacity {
             free(scores)
             scoreCapacity = squared
@@ -160,15 +162,19 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
             let start = offsets[index]
             let length = offsets[index + 1] - start
             let n = Int32(length)
+            // Rows padded to whole vectors for the softmax.
+            let scoreStride = Int32((length + VectorKernels.width - 1) & ~(VectorKernels.width - 1))
             let base = qkv + start * 3 * h
             for head in 0..<c.headCount {
                 let query = base + head * c.headSize
                 let key = base + h + head * c.headSize
                 let value = base + 2 * h + head * c.headSize
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, query, stride, key, stride, 0, scores, n)
-                VectorKernels.softmaxRows(scores, rows: length, count: length, stride: length)
                 cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1, scores, n, value, stride, 0,
+                    CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, query, stride, key, stride, 0, scores,
+                    scoreStride)
+                VectorKernels.softmaxRows(scores, rows: length, count: length, stride: Int(scoreStride))
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1, scores, scoreStride, value, stride, 0,
                     context + start * h + head * c.headSize, Int32(h))
             }
         }

@@ -97,6 +97,15 @@ def make_corpus(n, seed, tokenizer, min_tokens=20, max_tokens=80):
 # ---------------------------------------------------------------- engines (each runs in its own process)
 
 def peak_rss_mb():
+    """This process's own peak RSS. VmHWM, not ru_maxrss: after fork+exec Linux carries the parent's
+    ru_maxrss over into the child, so a child of a big parent would report the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -117,22 +126,29 @@ def run_sentence_transformers(args, texts):
 
 
 def export_onnx(model_dir, path):
+    """The BERT encoder (no pooling) as an fp32 ONNX graph with dynamic batch and sequence axes."""
     import torch
     from transformers import AutoModel
-    model = AutoModel.from_pretrained(model_dir)
-    model.eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    model = Encoder(AutoModel.from_pretrained(model_dir, attn_implementation="eager")).eval()
     ids = torch.ones((2, 16), dtype=torch.long)
     mask = torch.ones((2, 16), dtype=torch.long)
     types = torch.zeros((2, 16), dtype=torch.long)
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
             "token_type_ids": {0: "batch", 1: "seq"}, "last_hidden_state": {0: "batch", 1: "seq"}}
-    kwargs = dict(input_names=["input_ids", "attention_mask", "token_type_ids"],
-                  output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17)
     with torch.no_grad():
-        try:
-            torch.onnx.export(model, (ids, mask, types), path, dynamo=False, **kwargs)
-        except TypeError:
-            torch.onnx.export(model, (ids, mask, types), path, **kwargs)
+        torch.onnx.export(model, (ids, mask, types), path, dynamo=False, opset_version=17,
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=["last_hidden_state"], dynamic_axes=axes)
 
 
 def run_onnxruntime(args, texts):
@@ -174,6 +190,9 @@ def run_onnxruntime(args, texts):
 
 
 def child(args):
+    if args.engine == "export-onnx":
+        export_onnx(args.model_dir, args.onnx)
+        return
     with open(args.corpus, encoding="utf-8") as f:
         texts = [json.loads(line)["text"] for line in f if line.strip()]
     seconds = {"sentence-transformers": run_sentence_transformers, "onnxruntime": run_onnxruntime}[args.engine](args, texts)
@@ -184,15 +203,14 @@ def child(args):
 # ---------------------------------------------------------------- driver
 
 def run_child(command, env=None):
-    """Runs one engine; returns its last JSON line, with the peak RSS the kernel measured for the process."""
+    """Runs one engine; returns its last JSON line (figures measured by the engine's process itself)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    status = process.wait()
     if status != 0:
         sys.stdout.write(output)
         raise SystemExit(f"failed ({status}): {' '.join(command)}")
     result = json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
     for line in output.splitlines():
         if not line.startswith("{"):
             print("    " + line)
@@ -240,7 +258,9 @@ def main():
     onnx_path = os.path.join(args.out, "all-MiniLM-L6-v2.fp32.onnx")
     if "onnxruntime" in args.engines and not os.path.exists(onnx_path):
         print(f"exporting ONNX graph to {onnx_path}")
-        export_onnx(model_dir, onnx_path)
+        # In a child, so that torch never inflates this driver process.
+        subprocess.run([sys.executable, __file__, "--engine", "export-onnx", "--model-dir", model_dir,
+                        "--onnx", onnx_path], check=True)
 
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model_name = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
@@ -273,7 +293,7 @@ def main():
         ratio = f"{r['sentences_per_second'] / onnx_rate:.2f}x" if onnx_rate else "-"
         if baseline is not None:
             c = cosines(r["vectors"], baseline["vectors"])
-            cos = f"{c.min():.6f} / {c.mean():.6f}"
+            cos = f"{c.min():.7f} / {c.mean():.7f}"
         else:
             cos = "-"
         print(f"| {engine} | {r['sentences_per_second']:.1f} | {r['peak_rss_mb']:.0f} | {ratio} | {cos} |")
