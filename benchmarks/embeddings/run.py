@@ -265,7 +265,7 @@ def main():
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model_name = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
     print(f"corpus {corpus}: {len(texts)} texts, seed {args.seed}; threads {args.threads}; "
-          f"CPU {model_name}, {os.cpu_count()} cores")
+          f"CPU {model_name}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                TOKENIZERS_PARALLELISM="false")
@@ -284,6 +284,7 @@ def main():
         results[engine]["vectors"] = (np.fromfile(vectors, dtype="<f4").reshape(len(texts), 384)
                                       if engine == "vectorstream" else np.load(vectors))
 
+    print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine lowers every figure)")
     baseline = results.get("sentence-transformers")
     onnx_rate = results.get("onnxruntime", {}).get("sentences_per_second")
     print()
