@@ -12,7 +12,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 if ! "$venv/bin/python" -c "import sentence_transformers, onnxruntime, onnx, torch" 2>/dev/null; then
   # CPU-only torch from the local wheel folder / PyPI; never the CUDA build.
-  "$venv/bin/pip" install --quiet "torch==2.13.0+cpu" sentence-transformers onnxruntime onnx onnxscript
+  "$venv/bin/pip" install --quiet "torch==2.13.0+cpu" sentence-transformers onnxruntime onnx
 fi
 
 model="${VECTORSTREAM_MODEL_DIR:-$root/.vendor/model}"
