@@ -13,8 +13,9 @@ extern char *openblas_get_corename(void);
 
 // OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from a table of CPU models known at its
 // release. 0.3.21 does not know AMD Zen 4/5 as AVX-512 CPUs and falls back to the AVX2 "Haswell" kernels,
-// which halves single-precision GEMM throughput. The library reads OPENBLAS_CORETYPE only while it loads,
-// before any code of ours runs, so instead we point its kernel table at the SkylakeX one ourselves.
+// which halves single-precision GEMM throughput (some environments also pin OPENBLAS_CORETYPE=Haswell for
+// the same reason). The library reads OPENBLAS_CORETYPE only while it loads, before any code of ours runs,
+// so instead we point its kernel table at the SkylakeX one ourselves, from the Haswell one only.
 // Done only for the exact layout we know (0.3.21, no bfloat16 build), verified field by field first.
 extern int gotoblas_SKYLAKEX[] __attribute__((weak));
 extern int gotoblas_HASWELL[] __attribute__((weak));
@@ -30,7 +31,6 @@ static inline int vs_openblas_prefer_avx512(void) {
     const char *config = openblas_get_config();
     if (config == NULL || strncmp(config, "OpenBLAS 0.3.21 ", 16) != 0 || strstr(config, "DYNAMIC_ARCH") == NULL)
         return 0;
-    if (getenv("OPENBLAS_CORETYPE") != NULL) return 0;  // an explicit choice wins
     if (gotoblas != (void *)gotoblas_HASWELL) return 0;
     // Layout check: dtb_entries, offsets and alignment, then sgemm unroll m/n/mn of both tables.
     int *s = gotoblas_SKYLAKEX, *h = gotoblas_HASWELL;

@@ -4,23 +4,33 @@ import Foundation
 /// Scratch memory for one forward pass of up to `capacity` tokens. Owned by one worker thread and reused
 /// for every pass, so the steady state allocates nothing; it grows only when a longer pass comes.
 final class EncoderWorkspace {
-    private(set) var capacity = 0
-    private(set) var scoreCapacity = 0
+    private(set) var capacity: Int
+    private(set) var scoreCapacity: Int
     private let hidden: Int
     private let intermediate: Int
-    var states: UnsafeMutablePointer<Float>!
-    var qkv: UnsafeMutablePointer<Float>!
-    var context: UnsafeMutablePointer<Float>!
-    var projected: UnsafeMutablePointer<Float>!
-    var expanded: UnsafeMutablePointer<Float>!
-    var scores: UnsafeMutablePointer<Float>!
+    private(set) var states: UnsafeMutablePointer<Float>
+    private(set) var qkv: UnsafeMutablePointer<Float>
+    private(set) var context: UnsafeMutablePointer<Float>
+    private(set) var projected: UnsafeMutablePointer<Float>
+    private(set) var expanded: UnsafeMutablePointer<Float>
+    private(set) var scores: UnsafeMutablePointer<Float>
 
     init(configuration: BertConfiguration, tokens: Int, longestSequence: Int) {
         hidden = configuration.hiddenSize
         intermediate = configuration.intermediateSize
-        reserve(tokens: tokens, longestSequence: longestSequence)
+        capacity = max(1, tokens)
+        scoreCapacity = max(1, longestSequence * Self.padded(longestSequence))
+        states = BertWeights.allocate(capacity * hidden)
+        qkv = BertWeights.allocate(capacity * 3 * hidden)
+        context = BertWeights.allocate(capacity * hidden)
+        projected = BertWeights.allocate(capacity * hidden)
+        expanded = BertWeights.allocate(capacity * intermediate)
+        scores = BertWeights.allocate(scoreCapacity)
     }
 
+    static func padded(_ count: Int) -> Int { (count + VectorKernels.width - 1) & ~(VectorKernels.width - 1) }
+
+    /// Grows the buffers when a pass needs more than they hold (never shrinks).
     func reserve(tokens: Int, longestSequence: Int) {
         if tokens > capacity {
             for buffer in [states, qkv, context, projected, expanded] { free(buffer) }
@@ -31,7 +41,7 @@ final class EncoderWorkspace {
             projected = BertWeights.allocate(tokens * hidden)
             expanded = BertWeights.allocate(tokens * intermediate)
         }
-        let squared = longestSequence * longestSequence
+        let squared = longestSequence * Self.padded(longestSequence)
         if squared > scoreCapacity {
             free(scores)
             scoreCapacity = squared
@@ -76,7 +86,7 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         workspace.reserve(tokens: total, longestSequence: longest)
 
         // Embeddings: word + position + token type 0, then LayerNorm.
-        let x = workspace.states!
+        let x = workspace.states
         for (index, sequence) in sequences.enumerated() {
             for (position, token) in sequence.enumerated() {
                 let row = x + (offsets[index] + position) * h
@@ -133,11 +143,11 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
     private func encoderLayer(_ layer: BertWeights.Layer, tokens: Int, offsets: [Int], workspace: EncoderWorkspace) {
         let c = configuration
         let h = c.hiddenSize
-        let x = workspace.states!
-        let qkv = workspace.qkv!
-        let context = workspace.context!
-        let projected = workspace.projected!
-        let expanded = workspace.expanded!
+        let x = workspace.states
+        let qkv = workspace.qkv
+        let context = workspace.context
+        let projected = workspace.projected
+        let expanded = workspace.expanded
         let m = Int32(tokens)
 
         // Fused query/key/value projection for every token of the pass (query pre-scaled by 1/√headSize).
@@ -147,20 +157,24 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         // Attention per sequence and head: scores = Q·Kᵀ, softmax, context = scores·V.
         let d = Int32(c.headSize)
         let stride = Int32(3 * h)
-        let scores = workspace.scores!
+        let scores = workspace.scores
         for index in 0..<(offsets.count - 1) {
             let start = offsets[index]
             let length = offsets[index + 1] - start
             let n = Int32(length)
+            // Rows padded to whole vectors for the softmax.
+            let scoreStride = Int32((length + VectorKernels.width - 1) & ~(VectorKernels.width - 1))
             let base = qkv + start * 3 * h
             for head in 0..<c.headCount {
                 let query = base + head * c.headSize
                 let key = base + h + head * c.headSize
                 let value = base + 2 * h + head * c.headSize
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, query, stride, key, stride, 0, scores, n)
-                VectorKernels.softmaxRows(scores, rows: length, count: length, stride: length)
                 cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1, scores, n, value, stride, 0,
+                    CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, query, stride, key, stride, 0, scores,
+                    scoreStride)
+                VectorKernels.softmaxRows(scores, rows: length, count: length, stride: Int(scoreStride))
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1, scores, scoreStride, value, stride, 0,
                     context + start * h + head * c.headSize, Int32(h))
             }
         }

@@ -139,7 +139,9 @@ final class BertWeights: @unchecked Sendable {  // immutable after init
     /// 64-byte aligned (one cache line, one AVX-512 register) so that BLAS reads whole lines.
     static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         var raw: UnsafeMutableRawPointer?
-        precondition(posix_memalign(&raw, 64, max(1, count) * MemoryLayout<Float>.stride) == 0, "out of memory")
-        return raw!.bindMemory(to: Float.self, capacity: count)
+        // Not inside precondition(): -Ounchecked would drop the call along with the check.
+        let status = posix_memalign(&raw, 64, max(1, count) * MemoryLayout<Float>.stride)
+        guard status == 0, let raw else { fatalError("out of memory allocating \(count) floats") }
+        return raw.bindMemory(to: Float.self, capacity: count)
     }
 }

@@ -32,8 +32,9 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         /// Most tokens in one forward pass; bounds the workspace memory (about 15 KiB per token per worker).
         public var maxTokensPerPass: Int
         public var parallelism: Parallelism
-        /// Use OpenBLAS's AVX-512 kernels on CPUs that have AVX-512 but that OpenBLAS 0.3.21 does not
-        /// recognise (AMD Zen 4/5); it would otherwise run its AVX2 kernels at half the speed.
+        /// Use OpenBLAS's AVX-512 (SkylakeX) kernels on CPUs that have AVX-512 where OpenBLAS chose its AVX2
+        /// (Haswell) ones: 0.3.21 does not recognise AMD Zen 4/5, and OPENBLAS_CORETYPE=Haswell may be set.
+        /// GEMM runs about twice as fast; results agree to float rounding. Process-wide, decided once.
         public var preferAVX512Kernels: Bool
 
         public init(

@@ -87,11 +87,26 @@ enum VectorKernels {
         }
     }
 
+    // Compare-and-blend compiles to vcmpps/vblendvps; the standard library's pointwiseMin/Max and clamped
+    // go lane by lane through the stack (they honour NaN rules that do not matter here).
+    @inline(__always)
+    static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
+        let low = Vector(repeating: low)
+        let high = Vector(repeating: high)
+        let raised = x.replacing(with: low, where: x .< low)
+        return raised.replacing(with: high, where: raised .> high)
+    }
+
+    @inline(__always)
+    static func maximum(_ a: Vector, _ b: Vector) -> Vector {
+        a.replacing(with: b, where: a .< b)
+    }
+
     /// erf for single precision: a rational approximation on [-4, 4] (beyond it erf is ±1 in Float),
     /// absolute error below 1e-6 (tested against the C library).
     @inline(__always)
     static func erf(_ input: Vector) -> Vector {
-        let x = input.clamped(lowerBound: Vector(repeating: -4), upperBound: Vector(repeating: 4))
+        let x = clamp(input, -4, 4)
         let x2 = x * x
         var p = x2 * -2.726_142_258_013_06e-10 + 2.770_681_424_959_02e-08
         p = x2 * p + -2.101_024_020_825_08e-06
@@ -111,7 +126,7 @@ enum VectorKernels {
     /// degree-6 polynomial, relative error about 2e-7.
     @inline(__always)
     static func exp(_ input: Vector) -> Vector {
-        let x = input.clamped(lowerBound: Vector(repeating: -87), upperBound: Vector(repeating: 88))
+        let x = clamp(input, -87, 88)
         // Adding 1.5 * 2^23 rounds to an integer and leaves it in the low mantissa bits: no conversions.
         let magic = Vector(repeating: 12_582_912)
         let shifted = x * 1.442_695_040_888_963_4 + magic
@@ -129,48 +144,36 @@ enum VectorKernels {
         return p * unsafeBitCast(exponent, to: Vector.self)
     }
 
-    /// Softmax of each of `rows` rows of `n` floats (stride `stride`) in place.
+    /// Softmax over the first `n` floats of each of `rows` rows, in place. Rows have `stride` >= n rounded up
+    /// to 16 floats; the padding lanes are set to -inf here, so every element goes through the vector exp
+    /// without scalar tails (they come out as ~1e-38 and the caller ignores them).
     static func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, count n: Int, stride: Int) {
-        let full = n & ~(width - 1)
+        let padded = (n + width - 1) & ~(width - 1)
+        precondition(padded <= stride)
         for row in 0..<rows {
             let x = data + row * stride
-            var maximum = -Float.infinity
+            for column in n..<padded { x[column] = -.infinity }
+            var maxVector = Vector(repeating: -.infinity)
             var column = 0
-            if full > 0 {
-                var maxVector = Vector(repeating: -.infinity)
-                while column < full {
-                    maxVector = pointwiseMax(maxVector, load(x, column))
-                    column += width
-                }
-                maximum = maxVector.max()
+            while column < padded {
+                maxVector = maximum(maxVector, load(x, column))
+                column += width
             }
-            for tail in full..<n { maximum = Swift.max(maximum, x[tail]) }
-            var sum: Float = 0
+            let shift = Vector(repeating: maxVector.max())
+            var sumVector = Vector()
             column = 0
-            if full > 0 {
-                var sumVector = Vector()
-                let shift = Vector(repeating: maximum)
-                while column < full {
-                    let value = exp(load(x, column) - shift)
-                    store(value, x, column)
-                    sumVector += value
-                    column += width
-                }
-                sum = sumVector.sum()
+            while column < padded {
+                let value = exp(load(x, column) - shift)
+                store(value, x, column)
+                sumVector += value
+                column += width
             }
-            for tail in full..<n {
-                let value = Foundation.exp(x[tail] - maximum)
-                x[tail] = value
-                sum += value
-            }
-            let inverse = 1 / sum
+            let scale = Vector(repeating: 1 / sumVector.sum())
             column = 0
-            let scale = Vector(repeating: inverse)
-            while column < full {
+            while column < padded {
                 store(load(x, column) * scale, x, column)
                 column += width
             }
-            for tail in full..<n { x[tail] *= inverse }
         }
     }
 }

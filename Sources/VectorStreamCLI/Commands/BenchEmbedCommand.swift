@@ -61,9 +61,7 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         }
         let seconds = Double(best.components.seconds) + Double(best.components.attoseconds) / 1e18
         let tokens = texts.reduce(0) { $0 + model.tokenizer.encode($1).ids.count }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakMB = Double(usage.ru_maxrss) / 1024
+        let peakMB = Self.peakResidentMegabytes()
 
         if let vectors {
             var data = Data(capacity: result.count * model.dimension * 4)
@@ -83,6 +81,19 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         ]
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
+    }
+
+    /// This process's peak RSS: VmHWM, because ru_maxrss carries a parent's peak over fork+exec on Linux.
+    static func peakResidentMegabytes() -> Double {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        {
+            return kilobytes / 1024
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
     }
 
     private func loadCorpus() throws -> [String] {

@@ -112,12 +112,9 @@ struct EmbedderOptions: ParsableArguments {
         return configuration
     }
 
+    /// Errors say which file is missing or wrong and how to install the model (EmbedderError's description).
     func makeEmbedder() throws -> MiniLMEmbedder {
-        do {
-            return try MiniLMEmbedder(configuration: makeConfiguration())
-        } catch let error as EmbedderError {
-            throw ValidationError(error.description)
-        }
+        try MiniLMEmbedder(configuration: makeConfiguration())
     }
 }
 
