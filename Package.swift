@@ -48,7 +48,9 @@ let package = Package(
         // MARK: Backends, one module each.
         .target(
             name: "VectorStreamEmbedded",
-            dependencies: ["VectorStreamCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["VectorStreamCore", .product(name: "GRDB", package: "GRDB.swift")],
+            // The index's scan is SIMD16 arithmetic: let it use AVX2/FMA registers (as the embedder does).
+            swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release))]
         ),
         .target(
             name: "RedisClient",
@@ -101,6 +103,7 @@ let package = Package(
                     dependencies: ["VectorStreamEmbedded", "VectorStreamGenerator"]),
         .testTarget(name: "VectorStreamServerTests",
                     dependencies: ["VectorStreamServer", "VectorStreamEmbedded", "VectorStreamGenerator", "VectorStreamEmbedder",
+                                   .product(name: "NIOHTTP1", package: "swift-nio"),
                                    .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(
             name: "IntegrationTests",

@@ -2,8 +2,8 @@ import Foundation
 
 /// Element-wise parts of the encoder on 16-float vectors. Every row length here is a multiple of 16
 /// (checked when the model loads), so the hot loops have no scalar tails.
-enum VectorKernels {
-    typealias Vector = SIMD16<Float>
+public enum VectorKernels {
+    public typealias Vector = SIMD16<Float>
     static let width = 16
 
     @inline(__always)
@@ -105,7 +105,7 @@ enum VectorKernels {
     /// erf for single precision: a rational approximation on [-4, 4] (beyond it erf is ±1 in Float),
     /// absolute error below 1e-6 (tested against the C library).
     @inline(__always)
-    static func erf(_ input: Vector) -> Vector {
+    public static func erf(_ input: Vector) -> Vector {
         let x = clamp(input, -4, 4)
         let x2 = x * x
         var p = x2 * -2.726_142_258_013_06e-10 + 2.770_681_424_959_02e-08
@@ -125,7 +125,7 @@ enum VectorKernels {
     /// e^x for x <= 0 (softmax after subtracting the maximum): range reduction to [-ln2/2, ln2/2] and a
     /// degree-6 polynomial, relative error about 2e-7.
     @inline(__always)
-    static func exp(_ input: Vector) -> Vector {
+    public static func exp(_ input: Vector) -> Vector {
         let x = clamp(input, -87, 88)
         // Adding 1.5 * 2^23 rounds to an integer and leaves it in the low mantissa bits: no conversions.
         let magic = Vector(repeating: 12_582_912)

@@ -24,7 +24,8 @@ struct GeneratorTests {
         #expect(Set(catalog.map(\.id)).count == 2_000)
         #expect(Set(catalog.map(\.category)).count >= 12)
         for p in catalog {
-            let sentences = p.description.split(separator: ".").count
+            // Sentences end with ". " (a "5.3" inside one does not end it).
+            let sentences = p.description.split(separator: ". ").count
             #expect((1...3).contains(sentences), "\(p.description)")
             #expect(p.price > 0)
         }

@@ -22,6 +22,15 @@ struct EmbeddedPipelineTests {
             self.embedder = embedder
         }
 
+        /// The same stores under another embedder (a model change).
+        init(sharing other: Setup, embedder: CountingHashEmbedder) {
+            directory = other.directory
+            database = other.database
+            events = other.events
+            vectors = other.vectors
+            self.embedder = embedder
+        }
+
         func engine(_ source: any EventSource, sink: (any EventSink)? = nil, maxBatch: Int = 1_000) -> MicroBatchEngine {
             var config = EngineConfiguration()
             config.triggerInterval = .milliseconds(10)
@@ -121,8 +130,7 @@ struct EmbeddedPipelineTests {
         let records = Self.generated(1_000, products: 20)
         try await setup.engine(ArraySource(records.map(\.bytes))).run()
         let v2 = CountingHashEmbedder(modelVersion: "hash-v2")
-        let second = Setup.init(database: setup.database, events: setup.events, vectors: setup.vectors, embedder: v2,
-                                directory: setup.directory)
+        let second = Setup(sharing: setup, embedder: v2)
         // New events for the same products under the new model.
         try await second.engine(ArraySource(Self.generated(1_000, products: 20, seed: 2).map(\.bytes))).run()
         #expect(try await setup.vectors.count() == 20)

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import VectorStreamEmbedder
+import VectorStreamEmbedder
 
 @Suite("MiniLM embedder")
 struct EmbedderTests {

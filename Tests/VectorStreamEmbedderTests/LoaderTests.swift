@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import VectorStreamEmbedder
+import VectorStreamEmbedder
 
 /// A model directory with one file changed: every other file is a link to the real model.
 private func modelCopy(replacing name: String, with data: Data?) throws -> String {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import VectorStreamEmbedder
+import VectorStreamEmbedder
 
 /// Paths and shared fixtures of the embedder tests.
 enum Fixtures {

@@ -98,8 +98,12 @@ struct EmbedderOptions: ParsableArguments {
     var maxTokensPerPass: Int = 2048
 
     func makeConfiguration() throws -> MiniLMEmbedder.Configuration {
-        var settings = VectorStreamConfiguration()
-        try settings.apply(file: [:], origin: "defaults", environment: ProcessInfo.processInfo.environment)
+        let settings: VectorStreamConfiguration
+        do {
+            settings = try ConfigLoader.load(explicitPath: nil)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
         var configuration = MiniLMEmbedder.Configuration(settings: settings.embedder)
         if let modelDir { configuration.modelDirectory = modelDir }
         if let threads { configuration.threads = threads }
