@@ -70,8 +70,8 @@ public final class MicroBatchEngine: Sendable {
         var steadyNanos: UInt64 = 0
         var lastBatchEmbedded = 0
         var stopRequested = false
-        /// Products known to be stored under their current text hash: skips the vector store round trip.
-        var knownTextHashes: [String: String] = [:]
+        /// Products known to be stored with their current text: skips hashing and the vector store round trip.
+        var knownProducts: [String: KnownProduct] = [:]
     }
 
     public init(configuration: EngineConfiguration, stages: PipelineStages,
@@ -263,23 +263,24 @@ public final class MicroBatchEngine: Sendable {
         let modelVersion = stages.embedder.modelVersion
         // Latest product state in the batch, by id.
         var latest: [String: (product: Product, hash: String)] = [:]
-        let known = state.withLock { $0.knownTextHashes }
+        let known = state.withLock { $0.knownProducts }
         for accepted in events {
             let product = accepted.event.product
-            let hash = ContentHash.productText(product, modelVersion: modelVersion)
-            if known[product.id] == hash { continue }
-            latest[product.id] = (product, hash)
+            // Comparing the text fields is far cheaper than hashing them for every event.
+            if let k = known[product.id], k.sameText(as: product) { continue }
+            if let seen = latest[product.id], KnownProduct(seen.product, hash: seen.hash).sameText(as: product) { continue }
+            latest[product.id] = (product, ContentHash.productText(product, modelVersion: modelVersion))
         }
         guard !latest.isEmpty else { return ([], [], 0) }
 
         // Already stored under the same hash (a restart, another worker)?
         let stored = try await stages.vectors.textHashes(forProducts: Array(latest.keys))
-        var learned: [String: String] = [:]
+        var learned: [String: KnownProduct] = [:]
         for (id, entry) in stored where latest[id]?.hash == entry.textHash && entry.modelVersion == modelVersion {
-            learned[id] = entry.textHash
+            learned[id] = KnownProduct(latest[id]!.product, hash: entry.textHash)
             latest[id] = nil
         }
-        if !learned.isEmpty { state.withLock { $0.knownTextHashes.merge(learned) { $1 } } }
+        if !learned.isEmpty { state.withLock { $0.knownProducts.merge(learned) { $1 } } }
         guard !latest.isEmpty else { return ([], [], 0) }
 
         // Claim the texts: two workers never embed the same one.
@@ -317,7 +318,7 @@ public final class MicroBatchEngine: Sendable {
                               modelVersion: modelVersion, textHash: todo[i].hash, updatedAt: now)
             }
             try await stages.vectors.upsert(records)
-            state.withLock { s in for entry in todo { s.knownTextHashes[entry.id] = entry.hash } }
+            state.withLock { s in for entry in todo { s.knownProducts[entry.id] = KnownProduct(entry.product, hash: entry.hash) } }
             return (todo.map(\.id), claimedKeys, cacheHits)
         } catch {
             try? await stages.dedup.release(claimedKeys, in: .productText)
@@ -338,6 +339,23 @@ public final class MicroBatchEngine: Sendable {
             logger.debug("live state not published", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// A product whose vector is stored, remembered by the text it was embedded from.
+struct KnownProduct: Sendable {
+    var name: String
+    var description: String
+    var category: String
+    var hash: String
+
+    init(_ product: Product, hash: String) {
+        name = product.name
+        description = product.description
+        category = product.category
+        self.hash = hash
+    }
+
+    func sameText(as p: Product) -> Bool { p.name == name && p.category == category && p.description == description }
 }
 
 /// The engine's swift-metrics instruments; the Prometheus endpoint exports them.
