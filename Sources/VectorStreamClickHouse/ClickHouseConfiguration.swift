@@ -24,11 +24,14 @@ public struct ClickHouseConfiguration: Sendable, Hashable {
     /// Rows per INSERT when a caller hands over more. Default 500,000: big enough to amortise the round trip,
     /// under `max_insert_block_size` (1,048,576) so each insert stays one block.
     public var maxRowsPerInsert: Int
+    /// Concurrent INSERTs one batch is split into. Default 2: the server parses each INSERT on one thread,
+    /// so two keep two cores busy; more mostly makes more parts to merge.
+    public var insertConcurrency: Int
 
     public init(url: String, database: String = "vectorstream", user: String = "default", password: String? = nil,
                 connectTimeout: Duration = .seconds(2), queryTimeout: Duration = .seconds(30),
                 insertTimeout: Duration = .seconds(120), compression: Bool = true,
-                settings: [String: String] = [:], maxRowsPerInsert: Int = 500_000) {
+                settings: [String: String] = [:], maxRowsPerInsert: Int = 500_000, insertConcurrency: Int = 2) {
         self.url = url
         self.database = database
         self.user = user
@@ -39,6 +42,7 @@ public struct ClickHouseConfiguration: Sendable, Hashable {
         self.compression = compression
         self.settings = settings
         self.maxRowsPerInsert = maxRowsPerInsert
+        self.insertConcurrency = insertConcurrency
     }
 
     /// From the application settings; nil when no ClickHouse URL is configured.

@@ -77,12 +77,24 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
         // Products first: an aggregate never names a product the products table does not know.
         try await insertProducts(fresh, schema: schema)
         let ingestMillis = wallClockMillis()
-        let chunk = max(client.configuration.maxRowsPerInsert, 1)
-        var start = 0
-        while start < fresh.count {
-            let end = min(start + chunk, fresh.count)
-            try await insertEvents(fresh[start..<end], ingestMillis: ingestMillis, schema: schema)
-            start = end
+        // The server parses one INSERT on one thread: a batch goes as `insertConcurrency` concurrent inserts.
+        let parts = max(1, min(client.configuration.insertConcurrency, fresh.count / 5_000))
+        let chunk = min(max(client.configuration.maxRowsPerInsert, 1), (fresh.count + parts - 1) / parts)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var start = 0
+            var running = 0
+            while start < fresh.count {
+                let end = min(start + chunk, fresh.count)
+                let slice = fresh[start..<end]
+                if running == parts {
+                    try await group.next()
+                    running -= 1
+                }
+                group.addTask { try await self.insertEvents(slice, ingestMillis: ingestMillis, schema: schema) }
+                running += 1
+                start = end
+            }
+            try await group.waitForAll()
         }
     }
 
@@ -222,7 +234,7 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
         var parts: [String] = []
         if let head = slices.head {
             parts.append("""
-                SELECT event_type, uniqExactState(session_id) AS sessions FROM \(schema.table("events"))
+                SELECT event_type, uniqExactState(sipHash64(session_id)) AS sessions FROM \(schema.table("events"))
                 WHERE event_type IN ('view', 'add_to_cart', 'purchase') AND \(head) GROUP BY event_type
                 """)
         }

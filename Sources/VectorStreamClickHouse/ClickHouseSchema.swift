@@ -147,7 +147,7 @@ public struct ClickHouseSchema: Sendable {
                 granularity UInt32,
                 bucket DateTime,
                 event_type \(e),
-                sessions AggregateFunction(uniqExact, String)
+                sessions AggregateFunction(uniqExact, UInt64)
             ) ENGINE = AggregatingMergeTree
             PARTITION BY toYYYYMM(bucket)
             ORDER BY (granularity, event_type, bucket)
@@ -190,7 +190,7 @@ public struct ClickHouseSchema: Sendable {
                 """
                 CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("session_funnel_\(suffix)_mv")) TO \(table("session_funnel"))
                 AS SELECT toUInt32(\(g)) AS granularity, \(bucket) AS bucket, event_type,
-                    uniqExactState(session_id) AS sessions
+                    uniqExactState(sipHash64(session_id)) AS sessions
                 FROM \(table("events")) WHERE event_type IN ('view', 'add_to_cart', 'purchase')
                 GROUP BY bucket, event_type
                 """,

@@ -28,7 +28,7 @@ struct BenchClickHouseCommand: AsyncParsableCommand {
     @Flag(help: "Keep the database afterwards.")
     var keep = false
 
-    func run() async throws {
+    mutating func run() async throws {
         let configuration = try ClickHouseCommandSupport.configuration(url: clickhouseURL, database: database)
         let store = ClickHouseEventStore(configuration: configuration)
         do {

@@ -16,7 +16,7 @@ struct MigrateCommand: AsyncParsableCommand {
     @Option(help: "Database (default: $VECTORSTREAM_CLICKHOUSE_DATABASE or vectorstream).")
     var database: String?
 
-    func run() async throws {
+    mutating func run() async throws {
         let configuration = try ClickHouseCommandSupport.configuration(url: clickhouseURL, database: database)
         let store = ClickHouseEventStore(configuration: configuration)
         do {
