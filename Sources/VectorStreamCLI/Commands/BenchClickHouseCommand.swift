@@ -13,7 +13,7 @@ struct BenchClickHouseCommand: AsyncParsableCommand {
             help: "ClickHouse HTTP URL (default: $VECTORSTREAM_CLICKHOUSE_URL).")
     var clickhouseURL: String?
 
-    @Option(help: "Database, dropped and recreated first (default: vectorstream_bench).")
+    @Option(help: "Database, dropped and recreated first.")
     var database = "vectorstream_bench"
 
     @Option(help: "Events to insert.")
