@@ -66,7 +66,9 @@ let package = Package(
         .target(name: "VectorStreamKafka", dependencies: ["VectorStreamCore", "CRdKafka"]),
         .target(
             name: "VectorStreamClickHouse",
-            dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "VectorStreamVectorDB",

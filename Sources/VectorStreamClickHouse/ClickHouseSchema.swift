@@ -1,0 +1,265 @@
+import Foundation
+import VectorStreamCore
+
+/// Column types that differ between old servers (Debian's 18.16) and current ones.
+///
+/// Chosen once from the server version when tables are created; afterwards the store reads the types the
+/// tables really have, so a server upgraded in place keeps working with its old tables.
+public struct ClickHouseColumnTypes: Sendable, Hashable {
+    /// `DateTime64(3)` where it exists, else `DateTime` (seconds; the exact millis are in `ts_ms` anyway).
+    public var dateTime: String
+    /// `LowCardinality(String)` where it is a plain type, else `String`.
+    public var dictionaryString: String
+
+    public init(version: ClickHouseVersion) {
+        dateTime = version.hasDateTime64 ? "DateTime64(3)" : "DateTime"
+        dictionaryString = version.hasLowCardinality ? "LowCardinality(String)" : "String"
+    }
+
+    public init(dateTime: String, dictionaryString: String) {
+        self.dateTime = dateTime
+        self.dictionaryString = dictionaryString
+    }
+
+    var millisecondTimes: Bool { dateTime.hasPrefix("DateTime64") }
+}
+
+/// One step of the schema, applied once and recorded in `schema_migrations`.
+public struct ClickHouseMigration: Sendable {
+    public var version: Int
+    public var description: String
+    /// Every statement is idempotent (`IF NOT EXISTS`), so a step interrupted halfway is simply run again.
+    public var statements: [String]
+}
+
+/// The tables, the materialized views that keep the aggregates current, and the migrations that create them.
+///
+/// Layout (see docs/clickhouse.md for why):
+/// - `events`: every stored event once per source position; ReplacingMergeTree keyed by the position.
+/// - `event_positions`: the positions already stored, so a replayed batch is recognised before it is inserted.
+/// - `product_stats`, `category_stats` (SummingMergeTree) and `session_funnel` (AggregatingMergeTree):
+///   per-minute and per-hour buckets written by materialized views on `events`.
+/// - `user_interactions`: events ordered by user, for recommendations.
+/// - `products`: latest name, category and price per product, written by the sink.
+public struct ClickHouseSchema: Sendable {
+    public let database: String
+    public let types: ClickHouseColumnTypes
+
+    /// The bucket sizes of the aggregate tables, in seconds. A query reads the coarsest buckets that fit.
+    static let granularities = [60, 3600]
+
+    public init(database: String, types: ClickHouseColumnTypes) {
+        self.database = database
+        self.types = types
+    }
+
+    func table(_ name: String) -> String { "\(quoteIdentifier(database)).\(name)" }
+
+    /// Event types as an Enum8: one byte per row on disk and in RowBinary, valid SQL literals on every version.
+    static func enumCode(_ type: EventType) -> Int8 {
+        switch type {
+        case .view: 1
+        case .addToCart: 2
+        case .removeFromCart: 3
+        case .purchase: 4
+        case .wishlistAdd: 5
+        case .search: 6
+        }
+    }
+
+    static var eventTypeEnum: String {
+        "Enum8(" + EventType.allCases.map { "'\($0.rawValue)' = \(enumCode($0))" }.joined(separator: ", ") + ")"
+    }
+
+    public var migrations: [ClickHouseMigration] {
+        let t = types
+        let e = Self.eventTypeEnum
+        var first: [String] = [
+            """
+            CREATE TABLE IF NOT EXISTS \(table("events")) (
+                event_id String,
+                ts_ms Int64,
+                event_time \(t.dateTime),
+                user_id String,
+                session_id String,
+                event_type \(e),
+                product_id String,
+                product_name String,
+                category \(t.dictionaryString),
+                price Float64,
+                raw String,
+                source_topic \(t.dictionaryString),
+                source_partition Int32,
+                source_offset Int64,
+                ingest_time \(t.dateTime)
+            ) ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMM(event_time)
+            ORDER BY (event_type, ts_ms, source_topic, source_partition, source_offset)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(table("event_positions")) (
+                source_topic \(t.dictionaryString),
+                source_partition Int32,
+                source_offset Int64
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (source_topic, source_partition, source_offset)
+            """,
+            """
+            CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("event_positions_mv")) TO \(table("event_positions"))
+            AS SELECT source_topic, source_partition, source_offset FROM \(table("events"))
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(table("products")) (
+                product_id String,
+                name String,
+                category \(t.dictionaryString),
+                price Float64,
+                updated_ms Int64
+            ) ENGINE = ReplacingMergeTree(updated_ms)
+            ORDER BY product_id
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(table("product_stats")) (
+                granularity UInt32,
+                bucket DateTime,
+                event_type \(e),
+                product_id String,
+                events UInt64,
+                revenue Float64
+            ) ENGINE = SummingMergeTree
+            PARTITION BY toYYYYMM(bucket)
+            ORDER BY (granularity, event_type, bucket, product_id)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(table("category_stats")) (
+                granularity UInt32,
+                bucket DateTime,
+                category \(t.dictionaryString),
+                event_type \(e),
+                events UInt64,
+                revenue Float64
+            ) ENGINE = SummingMergeTree
+            PARTITION BY toYYYYMM(bucket)
+            ORDER BY (granularity, bucket, category, event_type)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(table("session_funnel")) (
+                granularity UInt32,
+                bucket DateTime,
+                event_type \(e),
+                sessions AggregateFunction(uniqExact, UInt64)
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMM(bucket)
+            ORDER BY (granularity, event_type, bucket)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(table("user_interactions")) (
+                user_id String,
+                ts_ms Int64,
+                event_type \(e),
+                product_id String,
+                source_topic \(t.dictionaryString),
+                source_partition Int32,
+                source_offset Int64
+            ) ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMM(toDateTime(intDiv(ts_ms, 1000)))
+            ORDER BY (user_id, ts_ms, source_topic, source_partition, source_offset)
+            """,
+            """
+            CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("user_interactions_mv")) TO \(table("user_interactions"))
+            AS SELECT user_id, ts_ms, event_type, product_id, source_topic, source_partition, source_offset
+            FROM \(table("events"))
+            """,
+        ]
+        for g in Self.granularities {
+            let suffix = g == 60 ? "minute" : "hour"
+            let bucket = "toDateTime(intDiv(ts_ms, \(g * 1000)) * \(g))"
+            first += [
+                """
+                CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("product_stats_\(suffix)_mv")) TO \(table("product_stats"))
+                AS SELECT toUInt32(\(g)) AS granularity, \(bucket) AS bucket, event_type, product_id,
+                    count() AS events, sum(price) AS revenue
+                FROM \(table("events")) GROUP BY bucket, event_type, product_id
+                """,
+                """
+                CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("category_stats_\(suffix)_mv")) TO \(table("category_stats"))
+                AS SELECT toUInt32(\(g)) AS granularity, \(bucket) AS bucket, category, event_type,
+                    count() AS events, sum(price) AS revenue
+                FROM \(table("events")) GROUP BY bucket, category, event_type
+                """,
+                """
+                CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("session_funnel_\(suffix)_mv")) TO \(table("session_funnel"))
+                AS SELECT toUInt32(\(g)) AS granularity, \(bucket) AS bucket, event_type,
+                    uniqExactState(sipHash64(session_id)) AS sessions
+                FROM \(table("events")) WHERE event_type IN ('view', 'add_to_cart', 'purchase')
+                GROUP BY bucket, event_type
+                """,
+            ]
+        }
+        return [ClickHouseMigration(version: 1, description: "events, positions, aggregates and their views",
+                                    statements: first)]
+    }
+
+    public var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
+
+    /// Names of every table and view, for tests and `migrate --print`.
+    public static let tableNames = ["events", "event_positions", "products", "product_stats", "category_stats",
+                                    "session_funnel", "user_interactions"]
+}
+
+/// What `migrate` did.
+public struct ClickHouseMigrationReport: Sendable, Hashable {
+    public var serverVersion: ClickHouseVersion
+    public var applied: [Int]
+    public var currentVersion: Int
+}
+
+extension ClickHouseClient {
+    /// Creates the database and applies every migration not yet recorded. Safe to run again and from several
+    /// workers at once: statements are idempotent and versions are read back de-duplicated.
+    public func migrate(database: String) async throws -> (ClickHouseSchema, ClickHouseMigrationReport) {
+        let version = try await serverVersion()
+        let db = quoteIdentifier(database)
+        try await execute("CREATE DATABASE IF NOT EXISTS \(db)")
+        try await execute("""
+            CREATE TABLE IF NOT EXISTS \(db).schema_migrations (
+                version UInt32,
+                description String,
+                applied_at DateTime
+            ) ENGINE = ReplacingMergeTree ORDER BY version
+            """)
+        let done = Set(try await rows("SELECT DISTINCT version FROM \(db).schema_migrations").compactMap { Int($0[0]) })
+        // Tables that exist keep their types; new ones get the best types this server has.
+        var types = ClickHouseColumnTypes(version: version)
+        if let existing = try await columnTypes(database: database) { types = existing }
+        let schema = ClickHouseSchema(database: database, types: types)
+        var applied: [Int] = []
+        for migration in schema.migrations.sorted(by: { $0.version < $1.version }) where !done.contains(migration.version) {
+            for statement in migration.statements { try await execute(statement) }
+            try await execute("""
+                INSERT INTO \(db).schema_migrations (version, description, applied_at)
+                VALUES (\(migration.version), \(TabSeparated.quote(migration.description)), now())
+                """)
+            applied.append(migration.version)
+        }
+        let current = (done.union(applied)).max() ?? 0
+        return (schema, ClickHouseMigrationReport(serverVersion: version, applied: applied, currentVersion: current))
+    }
+
+    /// The types the events table really has, or nil when it does not exist yet.
+    func columnTypes(database: String) async throws -> ClickHouseColumnTypes? {
+        let rows = try await rows("""
+            SELECT name, type FROM system.columns
+            WHERE database = \(TabSeparated.quote(database)) AND table = 'events' AND name IN ('event_time', 'category')
+            """)
+        var byName: [String: String] = [:]
+        for row in rows where row.count == 2 { byName[row[0]] = row[1] }
+        guard let dateTime = byName["event_time"], let category = byName["category"] else { return nil }
+        return ClickHouseColumnTypes(dateTime: dateTime, dictionaryString: category)
+    }
+}
+
+/// Backquotes an identifier (database names come from configuration).
+func quoteIdentifier(_ name: String) -> String {
+    "`" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "`", with: "\\`") + "`"
+}
