@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VectorStreamClickHouse
 import VectorStreamCore
 import VectorStreamEmbedded
 import VectorStreamEmbedder
@@ -19,7 +20,7 @@ struct PipelineAssembly: Sendable {
     let queryCache: any QueryCache
     let liveState: any LiveStateStore
     let health: [any HealthCheckable]
-    /// The embedded event store, when events live in SQLite (for summaries).
+    /// The embedded store: dead letters (without Kafka) and, without ClickHouse, events.
     let sqliteEvents: SQLiteEventStore?
     /// Closes what needs closing (connections, producers).
     let shutdown: @Sendable () async -> Void
@@ -30,7 +31,7 @@ struct PipelineAssembly: Sendable {
         logger.info("embedder ready", metadata: ["model": "\(embedder.modelVersion)"])
 
         var health: [any HealthCheckable] = []
-        let closers: [@Sendable () async -> Void] = []
+        var closers: [@Sendable () async -> Void] = []
 
         let deadLetterPath = (dataDirectory as NSString).appendingPathComponent(configuration.pipeline.deadLetterFile)
         let sqlite = SQLiteEventStore(database: database, deadLetterFile: deadLetterPath)
@@ -40,8 +41,22 @@ struct PipelineAssembly: Sendable {
         let vectors: any VectorStore = vectorIndex
         health.append(vectorIndex)
 
-        let events: any EventSink = sqlite
-        let analytics: any AnalyticsStore = sqlite
+        var events: any EventSink = sqlite
+        var analytics: any AnalyticsStore = sqlite
+        if let settings = ClickHouseConfiguration(configuration.clickhouse) {
+            let clickhouse = ClickHouseEventStore(configuration: settings, logger: logger)
+            do {
+                _ = try await clickhouse.prepare()
+            } catch {
+                try? await clickhouse.shutdown()
+                throw ConfigurationError("ClickHouse at \(VectorStreamConfiguration.maskURL(configuration.clickhouse.url ?? "")) is not usable: \(error)")
+            }
+            events = clickhouse
+            analytics = clickhouse
+            health.append(clickhouse)
+            closers.append { try? await clickhouse.shutdown() }
+            logger.info("events and analytics in ClickHouse")
+        }
         let deadLetters: any DeadLetterSink = sqlite
         let notifier: (any Notifier)? = nil
         let dedup: any DedupStore = InMemoryDedupStore()

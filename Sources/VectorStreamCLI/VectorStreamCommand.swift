@@ -11,7 +11,7 @@ struct VectorStreamCommand: AsyncParsableCommand {
         commandName: "vectorstream",
         abstract: "Real-time shop events to product vectors: Kafka → validate → dedup → embed → vector DB → API.",
         subcommands: [DemoCommand.self, RunCommand.self, GenerateCommand.self, EmbedCommand.self, ConfigCommand.self,
-                      BenchCommand.self]
+                      MigrateCommand.self, BenchCommand.self]
     )
 }
 
@@ -89,5 +89,6 @@ struct ConfigCommand: AsyncParsableCommand {
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks; see BENCHMARKS.md for the figures and benchmarks/ for the scripts.",
-        subcommands: [BenchPipelineCommand.self, BenchEmbedCommand.self, BenchAPICommand.self])
+        subcommands: [BenchPipelineCommand.self, BenchEmbedCommand.self, BenchAPICommand.self,
+                      BenchClickHouseCommand.self])
 }

@@ -92,6 +92,10 @@ public final class EmbeddedDatabase: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v2-funnel-index") { db in
+            // Covers the session funnel: distinct sessions per step in a time window.
+            try db.execute(sql: "CREATE INDEX events_funnel ON events(ts, event_type, session_id)")
+        }
         return m
     }
 

@@ -118,12 +118,14 @@ public final class SQLiteEventStore: EventSink, AnalyticsStore, DeadLetterSink, 
         }
     }
 
+    /// Sessions that viewed, added to cart and purchased (a session funnel, as ClickHouse answers it).
     public func funnel(since: EpochMillis) async throws -> Funnel {
         try await database.pool.read { db in
             var counts: [String: Int64] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT event_type, SUM(count) FROM product_minute WHERE minute >= ? GROUP BY event_type
-                """, arguments: [since / 60_000]) { counts[row[0]] = row[1] }
+                SELECT event_type, COUNT(DISTINCT session_id) FROM events
+                WHERE ts >= ? AND event_type IN ('view', 'add_to_cart', 'purchase') GROUP BY event_type
+                """, arguments: [since]) { counts[row[0]] = row[1] }
             return Funnel(views: counts["view"] ?? 0, carts: counts["add_to_cart"] ?? 0, purchases: counts["purchase"] ?? 0)
         }
     }

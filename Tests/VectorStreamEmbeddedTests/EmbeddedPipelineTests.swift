@@ -151,9 +151,11 @@ struct EmbeddedPipelineTests {
 
         let all = events.compactMap(\.event)
         let funnel = try await setup.events.funnel(since: 0)
-        #expect(funnel.views == Int64(all.filter { $0.type == .view }.count))
-        #expect(funnel.carts == Int64(all.filter { $0.type == .addToCart }.count))
-        #expect(funnel.purchases == Int64(all.filter { $0.type == .purchase }.count))
+        func sessions(_ type: EventType) -> Int64 { Int64(Set(all.filter { $0.type == type }.map(\.sessionID)).count) }
+        #expect(funnel.views == sessions(.view))
+        #expect(funnel.carts == sessions(.addToCart))
+        #expect(funnel.purchases == sessions(.purchase))
+        #expect(funnel.views > funnel.carts && funnel.carts > funnel.purchases)
 
         var purchases: [String: Int64] = [:]
         for e in all where e.type == .purchase { purchases[e.product.id, default: 0] += 1 }

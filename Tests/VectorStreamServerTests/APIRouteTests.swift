@@ -118,8 +118,8 @@ struct APIRouteTests {
         let api = try await fixture()
         let funnel = try await api.get("/v1/analytics/funnel?minutes=60")
         #expect(funnel.status == 200)
-        #expect(funnel.json["views"] as? Int == api.events.filter { $0.type == .view }.count)
-        #expect(funnel.json["purchases"] as? Int == api.events.filter { $0.type == .purchase }.count)
+        #expect(funnel.json["views"] as? Int == Set(api.events.filter { $0.type == .view }.map(\.sessionID)).count)
+        #expect(funnel.json["purchases"] as? Int == Set(api.events.filter { $0.type == .purchase }.map(\.sessionID)).count)
 
         let top = try await api.get("/v1/analytics/top-products?event_type=view&minutes=60&limit=3")
         var views: [String: Int] = [:]
