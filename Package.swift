@@ -63,7 +63,13 @@ let package = Package(
         ),
         .target(
             name: "VectorStreamVectorDB",
-            dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: [
+                "VectorStreamCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // MARK: HTTP API and CLI.
