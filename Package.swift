@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "VectorStreamCore", "VectorStreamGenerator", "RedisClient", "VectorStreamRedis",
                 "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB", "VectorStreamEmbedded",
+                "VectorStreamEmbedder",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

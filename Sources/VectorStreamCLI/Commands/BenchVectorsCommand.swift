@@ -1,13 +1,14 @@
 import Foundation
 import ArgumentParser
 import VectorStreamCore
+import VectorStreamEmbedded
 import VectorStreamVectorDB
 
 /// `vectorstream bench vectors`: upsert throughput and search latency of the vector databases, side by side.
 struct BenchVectorsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectors",
-        abstract: "Upsert throughput and search p50/p99 of Milvus / Qdrant on random unit vectors.",
+        abstract: "Upsert throughput and search p50/p99 of Milvus, Qdrant and the embedded index on random unit vectors.",
         discussion: """
             Writes N products with deterministic random 384-dimension unit vectors in sequential batches, waits \
             until the store shows all of them, then times sequential searches (plain and filtered by category). \
@@ -22,14 +23,17 @@ struct BenchVectorsCommand: AsyncParsableCommand {
     @Option(help: "Milvus REST URL, e.g. http://127.0.0.1:19530.") var milvusURL: String?
     @Option(help: "Qdrant REST URL, e.g. http://127.0.0.1:6333.") var qdrantURL: String?
     @Option(help: "Collection used for the benchmark (dropped first).") var collection = "vectorstream_bench"
+    @Flag(help: "Also measure the embedded index (in a fresh directory under --embedded-dir).") var embedded = false
+    @Option(help: "Scratch directory of the embedded index (removed afterwards unless --keep).")
+    var embeddedDir = ".data/bench-vectors"
     @Flag(help: "Keep the benchmark collection afterwards.") var keep = false
 
     func validate() throws {
         guard products > 0, batch > 0, queries > 0, k > 0 else {
             throw ValidationError("--products, --batch, --queries and --k must be positive")
         }
-        guard milvusURL != nil || qdrantURL != nil else {
-            throw ValidationError("give --milvus-url and/or --qdrant-url")
+        guard milvusURL != nil || qdrantURL != nil || embedded else {
+            throw ValidationError("give --milvus-url, --qdrant-url and/or --embedded")
         }
     }
 
@@ -43,6 +47,16 @@ struct BenchVectorsCommand: AsyncParsableCommand {
         let benchmark = VectorStoreBenchmark(options: options)
         let progress: @Sendable (String) -> Void = { line in print("  " + line) }
 
+        if embedded {
+            // A fresh directory, so the figures are those of an empty index filled by this run.
+            try? FileManager.default.removeItem(atPath: embeddedDir)
+            do {
+                let database = try EmbeddedDatabase(directory: embeddedDir)
+                let index = try EmbeddedVectorIndex(database: database, dimension: options.dimension)
+                print(try await benchmark.run(store: index, name: "embedded index", progress: progress))
+            }
+            if !keep { try? FileManager.default.removeItem(atPath: embeddedDir) }
+        }
         if let milvusURL {
             let store = MilvusVectorStore(configuration: .init(
                 url: milvusURL, token: ProcessInfo.processInfo.environment["VECTORSTREAM_MILVUS_TOKEN"],
