@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Logging
+import NIOConcurrencyHelpers
 import NIOHTTP1
-import Synchronization
 import VectorStreamCore
 
 /// Product vectors in Milvus over its REST API: v1 (Milvus 2.3) or v2 (2.4 and newer), chosen by probing.
@@ -77,7 +77,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         /// v1: product id → ids inserted recently, which a lagging query may not return yet.
         var recentIDs: [String: (ids: [Int64], at: ContinuousClock.Instant)] = [:]
     }
-    private let state: Mutex<State>
+    private let state: NIOLockedValueBox<State>
 
     public init(configuration: Configuration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "vectorstream.milvus")) {
@@ -87,8 +87,11 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
             authorization: configuration.token.map { ("Authorization", "Bearer \($0)") },
             timeout: configuration.requestTimeout, client: httpClient, system: "milvus")
         self.logger = logger
-        self.state = Mutex(State(apiVersion: configuration.apiVersion))
+        self.state = NIOLockedValueBox(State(apiVersion: configuration.apiVersion))
     }
+
+    /// The URL as logs and errors may show it: a password in it is masked.
+    var maskedURL: String { VectorStreamConfiguration.maskURL(configuration.url) }
 
     // MARK: Field names
 
@@ -101,10 +104,10 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
 
     /// The API version in use: configured, or probed once.
     public func apiVersion() async throws -> APIVersion {
-        if let known = state.withLock({ $0.apiVersion }) { return known }
+        if let known = state.withLockedValue({ $0.apiVersion }) { return known }
         let probed = try await probe()
-        state.withLock { $0.apiVersion = probed }
-        logger.info("milvus REST API", metadata: ["version": "\(probed.rawValue)", "url": "\(configuration.url)"])
+        state.withLockedValue { $0.apiVersion = probed }
+        logger.info("milvus REST API", metadata: ["version": "\(probed.rawValue)", "url": "\(maskedURL)"])
         return probed
     }
 
@@ -118,13 +121,13 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
             throw VectorDatabaseError(.server, "milvus: \(message)")
         }
         throw VectorDatabaseError(.unexpectedResponse,
-                                  "milvus: neither REST v2 nor v1 answers at \(configuration.url) (HTTP \(v1.status.code))")
+                                  "milvus: neither REST v2 nor v1 answers at \(maskedURL) (HTTP \(v1.status.code))")
     }
 
     /// Creates the collection (with its index) when absent, checks its dimension and makes sure it is loaded.
     /// Called by every operation the first time; idempotent and safe to call concurrently.
     public func prepare() async throws {
-        if state.withLock({ $0.prepared }) { return }
+        if state.withLockedValue({ $0.prepared }) { return }
         guard configuration.dimension > 0 else {
             throw VectorDatabaseError(.invalidArgument, "milvus: dimension must be positive")
         }
@@ -132,7 +135,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         case .v1: try await prepareV1()
         case .v2: try await prepareV2()
         }
-        state.withLock { $0.prepared = true }
+        state.withLockedValue { $0.prepared = true }
     }
 
     private func prepareV1() async throws {
@@ -264,7 +267,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         if let failure = failure(r, api: api), !failure.contains("not found"), !failure.contains("can't find") {
             throw VectorDatabaseError(.server, "milvus: drop '\(configuration.collection)': \(failure)")
         }
-        state.withLock {
+        state.withLockedValue {
             $0.prepared = false
             $0.recentIDs.removeAll()
         }
@@ -312,7 +315,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         var stale = Set(try await queryV1(filter: Self.inFilter(Self.productIDField, ids), outputFields: [Self.v1PrimaryField])
             .compactMap { $0[Self.v1PrimaryField]?.int64Value })
         let now = ContinuousClock.now
-        state.withLock { s in
+        state.withLockedValue { s in
             s.recentIDs = s.recentIDs.filter { now - $0.value.at < configuration.consistencyWindow }
             for id in ids { stale.formUnion(s.recentIDs[id]?.ids ?? []) }
         }
@@ -327,7 +330,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         guard newIDs.count == batch.count else {
             throw VectorDatabaseError(.unexpectedResponse, "milvus: insert of \(batch.count) rows returned \(newIDs.count) ids")
         }
-        state.withLock { s in
+        state.withLockedValue { s in
             for (v, id) in zip(batch, newIDs) { s.recentIDs[v.productID] = ([id], now) }
         }
     }

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Logging
+import NIOConcurrencyHelpers
 import NIOHTTP1
-import Synchronization
 import VectorStreamCore
 
 /// Product vectors in Qdrant over its REST API.
@@ -53,7 +53,7 @@ public final class QdrantVectorStore: VectorStore, HealthCheckable, Sendable {
     public var dependencyName: String { "qdrant" }
     let transport: RESTTransport
     let logger: Logger
-    private let prepared = Mutex(false)
+    private let prepared = NIOLockedValueBox(false)
 
     public init(configuration: Configuration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "vectorstream.qdrant")) {
@@ -68,7 +68,7 @@ public final class QdrantVectorStore: VectorStore, HealthCheckable, Sendable {
 
     /// Creates the collection and its payload indexes when absent and checks the vector size.
     public func prepare() async throws {
-        if prepared.withLock({ $0 }) { return }
+        if prepared.withLockedValue({ $0 }) { return }
         let existing = try await transport.send(.GET, collectionPath)
         if existing.status == .notFound {
             let created = try await transport.send(.PUT, collectionPath, body: QdrantRequests.createCollection(configuration))
@@ -92,14 +92,14 @@ public final class QdrantVectorStore: VectorStore, HealthCheckable, Sendable {
                                              body: QdrantRequests.createPayloadIndex(field: field, schema: schema))
             _ = try Self.result(r, "create payload index \(field)")
         }
-        prepared.withLock { $0 = true }
+        prepared.withLockedValue { $0 = true }
     }
 
     /// Deletes the collection (tests start clean); absent is fine.
     public func dropCollection() async throws {
         let r = try await transport.send(.DELETE, collectionPath)
         if r.status != .notFound { _ = try Self.result(r, "delete collection") }
-        prepared.withLock { $0 = false }
+        prepared.withLockedValue { $0 = false }
     }
 
     public func upsert(_ vectors: [ProductVector]) async throws {
