@@ -72,7 +72,14 @@ let package = Package(
         ),
         .target(
             name: "VectorStreamVectorDB",
-            dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: [
+                "VectorStreamCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // MARK: HTTP API and CLI.
@@ -112,6 +119,7 @@ let package = Package(
             dependencies: [
                 "VectorStreamCore", "VectorStreamGenerator", "RedisClient", "VectorStreamRedis",
                 "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB", "VectorStreamEmbedded",
+                "VectorStreamEmbedder",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
