@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import VectorStreamClickHouse
 import VectorStreamCore
+import VectorStreamVectorDB
 import VectorStreamEmbedded
 import VectorStreamEmbedder
 
@@ -37,9 +38,17 @@ struct PipelineAssembly: Sendable {
         let sqlite = SQLiteEventStore(database: database, deadLetterFile: deadLetterPath)
         health.append(sqlite)
 
-        let vectorIndex = try EmbeddedVectorIndex(database: database, dimension: embedder.dimension)
-        let vectors: any VectorStore = vectorIndex
-        health.append(vectorIndex)
+        let vectors: any VectorStore
+        if let external = VectorDatabase.makeStore(settings: configuration.vectorDB, dimension: embedder.dimension,
+                                                   logger: logger) {
+            vectors = external
+            health.append(external)
+            logger.info("vectors in \(configuration.vectorDB.milvusURL != nil ? "Milvus" : "Qdrant")")
+        } else {
+            let vectorIndex = try EmbeddedVectorIndex(database: database, dimension: embedder.dimension)
+            vectors = vectorIndex
+            health.append(vectorIndex)
+        }
 
         var events: any EventSink = sqlite
         var analytics: any AnalyticsStore = sqlite
