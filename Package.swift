@@ -79,7 +79,9 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Its request-body tests check internal builders; tests run in release (see scripts/test.sh).
+            swiftSettings: [.unsafeFlags(["-enable-testing"], .when(configuration: .release))]
         ),
 
         // MARK: HTTP API and CLI.
