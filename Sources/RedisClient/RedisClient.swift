@@ -17,6 +17,8 @@ public final class RedisClient: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let slots: [Slot]
+    /// Shared by all slots: an outage is the server's, not one connection's.
+    private let backoff = Backoff()
     private let nextSlot = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
 
@@ -95,18 +97,25 @@ public final class RedisClient: Sendable {
         let configuration = self.configuration
         let group = self.group
         let logger = self.logger
-        let acquired = slot.acquire(now: .now) { generation in
+        let backoff = self.backoff
+        if let (reason, until) = backoff.waiting(now: .now), !slot.hasUsableConnection {
+            let wait = ContinuousClock.now.duration(to: until)
+            throw RedisClientError.unavailable(endpoint: configuration.endpoint,
+                                               reason: "\(reason) (next attempt in \(wait.formatted))")
+        }
+        let acquired = slot.acquire { generation in
             Task<RedisConnection, any Error> {
                 do {
                     let connection = try await RedisConnection.connect(configuration: configuration, group: group, logger: logger)
+                    backoff.succeeded()
                     if slot.connected(connection, generation: generation) {
                         logger.info("redis reconnected", metadata: ["endpoint": "\(configuration.endpoint)"])
                     }
                     return connection
                 } catch {
-                    let delay = slot.failed(reason: "\(Self.reason(error))", generation: generation,
-                                            initial: configuration.reconnectInitialBackoff,
-                                            max: configuration.reconnectMaxBackoff)
+                    slot.failed(generation: generation)
+                    let delay = backoff.failed(reason: Self.reason(error), initial: configuration.reconnectInitialBackoff,
+                                               max: configuration.reconnectMaxBackoff)
                     logger.warning("redis connect failed", metadata: [
                         "endpoint": "\(configuration.endpoint)", "error": "\(error)", "retry_in": "\(delay.formatted)",
                     ])
@@ -117,10 +126,6 @@ public final class RedisClient: Sendable {
         switch acquired {
         case .ready(let connection):
             return connection
-        case .backingOff(let reason, let until):
-            let wait = ContinuousClock.now.duration(to: until)
-            throw RedisClientError.unavailable(endpoint: configuration.endpoint,
-                                               reason: "\(reason) (next attempt in \(wait.formatted))")
         case .await(let task):
             return try await task.value
         }
@@ -132,12 +137,45 @@ public final class RedisClient: Sendable {
     }
 }
 
-/// One pooled connection's life: absent, connecting, connected, or backing off after a failure.
+/// Connect attempts after failures wait `initial`, doubling up to `max`; one success resets it.
+final class Backoff: Sendable {
+    private struct State {
+        var failures = 0
+        var retryAt: ContinuousClock.Instant?
+        var lastFailure = ""
+    }
+
+    private let state = Mutex(State())
+
+    /// The last failure and when the next attempt is allowed, while inside the backoff window.
+    func waiting(now: ContinuousClock.Instant) -> (String, ContinuousClock.Instant)? {
+        state.withLock { s in
+            guard let retryAt = s.retryAt, now < retryAt else { return nil }
+            return (s.lastFailure, retryAt)
+        }
+    }
+
+    func failed(reason: String, initial: Duration, max maximum: Duration) -> Duration {
+        state.withLock { s in
+            s.failures += 1
+            var delay = initial
+            for _ in 1..<min(s.failures, 30) { delay = min(delay * 2, maximum) }
+            s.retryAt = .now + delay
+            s.lastFailure = reason
+            return delay
+        }
+    }
+
+    func succeeded() {
+        state.withLock { $0 = State() }
+    }
+}
+
+/// One pooled connection's life: absent, connecting, or connected.
 final class Slot: Sendable {
     enum Acquired {
         case ready(RedisConnection)
         case await(Task<RedisConnection, any Error>)
-        case backingOff(reason: String, until: ContinuousClock.Instant)
     }
 
     private struct State {
@@ -145,26 +183,25 @@ final class Slot: Sendable {
         var connecting: Task<RedisConnection, any Error>?
         /// Bumped on each connect attempt so a late result of an older attempt is ignored.
         var generation = 0
-        var failures = 0
-        var retryAt: ContinuousClock.Instant?
-        var lastFailure = ""
         var everConnected = false
         var closed = false
     }
 
     private let state = Mutex(State())
 
+    var hasUsableConnection: Bool {
+        state.withLock { $0.connection?.isActive == true }
+    }
+
     /// The connection, the attempt under way, or a new attempt made by `connect` (inside the lock, so that
     /// concurrent callers share one attempt).
-    func acquire(now: ContinuousClock.Instant,
-                 connect: (Int) -> Task<RedisConnection, any Error>) -> Acquired {
+    func acquire(connect: (Int) -> Task<RedisConnection, any Error>) -> Acquired {
         state.withLock { s in
             if let connection = s.connection {
                 if connection.isActive { return .ready(connection) }
                 s.connection = nil  // The server closed it (restart, timeout): reconnect below.
             }
             if let task = s.connecting { return .await(task) }
-            if let retryAt = s.retryAt, now < retryAt { return .backingOff(reason: s.lastFailure, until: retryAt) }
             s.generation += 1
             let task = connect(s.generation)
             s.connecting = task
@@ -182,24 +219,14 @@ final class Slot: Sendable {
             let again = s.everConnected
             s.connection = connection
             s.connecting = nil
-            s.failures = 0
-            s.retryAt = nil
             s.everConnected = true
             return again
         }
     }
 
-    /// Records a failed attempt and returns the backoff before the next one.
-    func failed(reason: String, generation: Int, initial: Duration, max maximum: Duration) -> Duration {
+    func failed(generation: Int) {
         state.withLock { s in
-            guard s.generation == generation else { return .zero }
-            s.connecting = nil
-            s.failures += 1
-            var delay = initial
-            for _ in 1..<min(s.failures, 30) { delay = min(delay * 2, maximum) }
-            s.retryAt = .now + delay
-            s.lastFailure = reason
-            return delay
+            if s.generation == generation { s.connecting = nil }
         }
     }
 

@@ -19,7 +19,7 @@ extension RedisClient {
         /// Connections opened lazily and shared by concurrent callers (requests are pipelined on them).
         public var poolSize: Int = 4
         /// How long a connect (TCP, TLS and handshake) may take.
-        public var connectTimeout: Duration = .seconds(2)
+        public var connectTimeout: Duration = .seconds(5)
         /// How long a command or pipeline may wait for its replies; then its connection is closed.
         public var commandTimeout: Duration = .seconds(10)
         /// Backoff between connect attempts after a failure: calls in between fail at once with the last reason,
@@ -139,8 +139,10 @@ extension RedisClient {
 
         /// The URL with its user info hidden, for error messages.
         static func masked(_ url: String) -> String {
-            guard let schemeEnd = url.firstRange(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else { return url }
-            return url[..<schemeEnd.upperBound] + "****" + url[at...]
+            guard let at = url.lastIndex(of: "@") else { return url }
+            let start = url.firstRange(of: "://").map(\.upperBound) ?? url.startIndex
+            guard start <= at else { return "****" + url[at...] }
+            return url[..<start] + "****" + url[at...]
         }
     }
 }

@@ -3,6 +3,12 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What the caller hands the channel: one or more encoded commands and where their replies go.
 struct RedisRequest: Sendable {
     var payload: ByteBuffer
@@ -85,13 +91,17 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    /// Closes first, then fails the callers: a caller that retries at once must find the channel inactive
+    /// (and so reconnect), not this dying connection.
     private func failAll(with error: RedisClientError, context: ChannelHandlerContext?) {
         if failure == nil { failure = error }
-        while let entry = pending.popFirst() {
+        var failed: [Pending] = []
+        while let entry = pending.popFirst() { failed.append(entry) }
+        context?.close(promise: nil)
+        for entry in failed {
             entry.timeout?.cancel()
             entry.promise.fail(error)
         }
-        context?.close(promise: nil)
     }
 }
 
@@ -222,7 +232,9 @@ final class RedisConnection: Sendable {
 
     /// `connection refused (errno 111)` rather than a type dump.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return error.description }
+        if let error = error as? IOError {
+            return "\(String(cString: strerror(error.errnoCode)).lowercased()) (errno \(error.errnoCode))"
+        }
         if let error = error as? ChannelError {
             switch error {
             case .connectTimeout(let t): return "connect timed out after \(t)"

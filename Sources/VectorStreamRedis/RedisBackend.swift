@@ -36,8 +36,9 @@ public final class RedisBackend: Sendable {
         self.configuration = configuration
         client = RedisClient(configuration: configuration.client, logger: logger)
         dedup = RedisDedupStore(client: client, configuration: configuration, workerID: workerID)
-        embeddingCache = RedisEmbeddingCache(client: client, configuration: configuration, dimension: embeddingDimension)
-        queryCache = RedisQueryCache(client: client, configuration: configuration)
+        embeddingCache = RedisEmbeddingCache(client: client, configuration: configuration, dimension: embeddingDimension,
+                                             logger: logger)
+        queryCache = RedisQueryCache(client: client, configuration: configuration, logger: logger)
         liveState = RedisLiveStateStore(client: client, configuration: configuration)
         health = RedisHealth(client: client)
     }

@@ -69,7 +69,7 @@ struct RESPTests {
     func partialFrames() throws {
         let whole = "*3\r\n$5\r\nhello\r\n%1\r\n+k\r\n,1.5\r\n:123\r\n+NEXT\r\n"
         let bytes = Array(whole.utf8)
-        let firstLength = bytes.count - "+NEXT\r\n".count
+        let firstLength = bytes.count - "+NEXT\r\n".utf8.count
         for cut in 0..<bytes.count {
             var buffer = ByteBuffer(bytes: bytes[..<cut])
             let value = try RESPParser().parse(&buffer)

@@ -18,6 +18,7 @@ enum RedisTestServer {
     static func clientConfiguration(url: String? = nil) throws -> RedisClient.Configuration {
         var configuration = try RedisClient.Configuration(url: url ?? self.url())
         configuration.commandTimeout = .seconds(20)
+        configuration.connectTimeout = .seconds(10)  // the test machine is shared and often saturated
         return configuration
     }
 
