@@ -29,12 +29,13 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     private struct Pending {
         var promise: EventLoopPromise<[RESPValue]>
-        var remaining: Int
-        var replies: [RESPValue]
+        var count: Int
         var timeout: Scheduled<Void>?
     }
 
     private var pending = CircularBuffer<Pending>()
+    /// Replies so far of the oldest request; kept outside `pending` so appending never copies the array.
+    private var headReplies: [RESPValue] = []
     private let endpoint: String
     private var failure: RedisClientError?
 
@@ -49,8 +50,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             promise?.fail(failure)
             return
         }
-        var entry = Pending(promise: request.promise, remaining: request.replyCount, replies: [], timeout: nil)
-        entry.replies.reserveCapacity(request.replyCount)
+        var entry = Pending(promise: request.promise, count: request.replyCount, timeout: nil)
         let promiseID = ObjectIdentifier(request.promise.futureResult)
         let endpoint = self.endpoint
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -72,12 +72,14 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             failAll(with: .protocolError("reply without a request"), context: context)
             return
         }
-        pending[pending.startIndex].replies.append(value)
-        pending[pending.startIndex].remaining -= 1
-        if pending[pending.startIndex].remaining == 0 {
+        if headReplies.isEmpty { headReplies.reserveCapacity(pending[pending.startIndex].count) }
+        headReplies.append(value)
+        if headReplies.count == pending[pending.startIndex].count {
             let done = pending.removeFirst()
+            let replies = headReplies
+            headReplies = []
             done.timeout?.cancel()
-            done.promise.succeed(done.replies)
+            done.promise.succeed(replies)
         }
     }
 
@@ -97,6 +99,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         if failure == nil { failure = error }
         var failed: [Pending] = []
         while let entry = pending.popFirst() { failed.append(entry) }
+        headReplies = []
         context?.close(promise: nil)
         for entry in failed {
             entry.timeout?.cancel()

@@ -7,12 +7,12 @@ import VectorStreamCore
 /// Two phases, so that nothing is processed twice and nothing is lost:
 /// - `claim` sets the key to this store's token with a short lease, only if it is absent (or already ours:
 ///   a retry after a reply was lost in a connection drop must not lock this worker out of its own work);
-/// - `confirm` turns the claim into the permanent marker `done` with the long dedup TTL;
+/// - `confirm` sets the permanent marker `done` with the long dedup TTL once the work is stored;
 /// - `release` deletes the key only while it still holds our token, so a failed batch frees its work for the
 ///   retry (here or on another worker) without ever deleting another worker's claim or a confirmed key.
 ///
-/// Each call is one round trip: the keys go in scripts of `keysPerScript` keys, all pipelined. Scripts run
-/// atomically, so two workers racing for a key see exactly one winner. Use one store per worker: the token
+/// Each call is one round trip: one pipelined command per key (release: scripts of `keysPerScript` keys).
+/// `SET NX` is atomic per key, so two workers racing for a key see exactly one winner. Use one store per worker: the token
 /// tells the workers apart.
 public final class RedisDedupStore: DedupStore {
     public let client: RedisClient
@@ -35,6 +35,30 @@ public final class RedisDedupStore: DedupStore {
     }
 
     public func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
+        guard !keys.isEmpty else { return [] }
+        // Native `SET NX PX GET` (Redis 7+), pipelined: about a third of the server time of the same work in Lua.
+        // The old value tells a lost claim (another token, or `done`) from our own claim whose reply was lost.
+        let lease = RedisArgument.integer(configuration.claimLease.milliseconds)
+        let token = RedisArgument.string(self.token)
+        let commands = keys.map { RedisCommand("SET", .string(redisKey($0, in: namespace)), token, "NX", "PX", lease, "GET") }
+        let replies = try await client.pipeline(commands)
+        if case .error(let error)? = replies.first, error.code == "ERR", error.message.lowercased().contains("syntax") {
+            return try await claimWithScript(keys, in: namespace)  // Redis before 7.0: NX and GET together are refused.
+        }
+        var won: [Bool] = []
+        won.reserveCapacity(keys.count)
+        for reply in replies {
+            switch reply {
+            case .null: won.append(true)
+            case .bulkString(let value): won.append(value.readableBytesView.elementsEqual(self.token.utf8))
+            case .error(let error): throw error
+            default: throw RedisClientError.unexpectedReply(command: "SET NX GET", reply: "\(reply)")
+            }
+        }
+        return won
+    }
+
+    func claimWithScript(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
         let replies = try await run(Self.claimScript, keys, namespace,
                                     [.string(token), .integer(configuration.claimLease.milliseconds)])
         var won: [Bool] = []
@@ -49,9 +73,15 @@ public final class RedisDedupStore: DedupStore {
         return won
     }
 
+    /// Marks the keys `done` for the dedup TTL, unconditionally: confirm is called only once the work is durably
+    /// stored, so `done` is true whoever holds the key now (if our lease ran out and another worker claimed it,
+    /// that worker's own confirm or release leaves `done` alone). One native command per key, pipelined.
     public func confirm(_ keys: [String], in namespace: DedupNamespace) async throws {
-        _ = try await run(Self.confirmScript, keys, namespace,
-                          [.string(token), .integer(configuration.dedupTTL.milliseconds), .string(Self.confirmedMarker)])
+        guard !keys.isEmpty else { return }
+        let ttl = RedisArgument.integer(configuration.dedupTTL.milliseconds)
+        let done = RedisArgument.string(Self.confirmedMarker)
+        let replies = try await client.pipeline(keys.map { RedisCommand("SET", .string(redisKey($0, in: namespace)), done, "PX", ttl) })
+        for reply in replies { if case .error(let error) = reply { throw error } }
     }
 
     public func release(_ keys: [String], in namespace: DedupNamespace) async throws {
@@ -94,18 +124,6 @@ public final class RedisDedupStore: DedupStore {
           end
         end
         return won
-        """
-
-    // A claim whose lease ran out while the work was being stored is still ours to confirm: the work is done.
-    static let confirmScript = """
-        local token, ttl, done = ARGV[1], ARGV[2], ARGV[3]
-        for _, key in ipairs(KEYS) do
-          local value = redis.call('GET', key)
-          if value == token or not value then
-            redis.call('SET', key, done, 'PX', ttl)
-          end
-        end
-        return #KEYS
         """
 
     static let releaseScript = """
