@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // MARK: Core: domain, validation, micro-batch engine, protocols. No I/O dependencies.
@@ -57,10 +58,14 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "VectorStreamRedis", dependencies: ["VectorStreamCore", "RedisClient"]),
+        .target(
+            name: "VectorStreamRedis",
+            dependencies: ["VectorStreamCore", "RedisClient", .product(name: "Logging", package: "swift-log")]
+        ),
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", pkgConfig: "rdkafka",
                        providers: [.apt(["librdkafka-dev"])]),
         .target(name: "VectorStreamKafka", dependencies: ["VectorStreamCore", "CRdKafka"]),
@@ -110,6 +115,7 @@ let package = Package(
         // MARK: Tests. Unit tests need no server; IntegrationTests start real servers via scripts/.
         .testTarget(name: "VectorStreamCoreTests", dependencies: ["VectorStreamCore", "VectorStreamGenerator"]),
         .testTarget(name: "VectorStreamEmbedderTests", dependencies: ["VectorStreamEmbedder"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
         .testTarget(name: "VectorStreamEmbeddedTests",
                     dependencies: ["VectorStreamEmbedded", "VectorStreamGenerator"]),
         .testTarget(name: "VectorStreamServerTests",
