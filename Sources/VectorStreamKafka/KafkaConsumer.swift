@@ -65,7 +65,7 @@ public final class KafkaConsumer: Sendable {
     public let configuration: KafkaConfiguration
     let handle: RdKafkaHandle
     let assignment: AssignmentState
-    private let queue: OpaquePointer
+    private let queue: ConsumerQueue
     private let pollQueue = DispatchQueue(label: "vectorstream.kafka.consumer.poll")
     private let queryQueue = DispatchQueue(label: "vectorstream.kafka.consumer.query", attributes: .concurrent)
     private let closed = Atomic<Bool>(false)
@@ -87,14 +87,14 @@ public final class KafkaConsumer: Sendable {
         guard let queue = rd_kafka_queue_get_consumer(handle.pointer) else {
             throw KafkaError(.client, "no consumer queue")
         }
-        self.queue = queue
+        self.queue = ConsumerQueue(pointer: queue)
         let subscription = topics ?? [configuration.topic]
         let list = rd_kafka_topic_partition_list_new(Int32(subscription.count))
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for topic in subscription { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
         let err = rd_kafka_subscribe(handle.pointer, list)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            rd_kafka_queue_destroy(queue)
+            // deinit closes the consumer and destroys the queue.
             throw KafkaError(.client, "subscribe to \(subscription)", error: err)
         }
         logger.info("kafka consumer subscribed", metadata: [
@@ -107,7 +107,7 @@ public final class KafkaConsumer: Sendable {
         if !closed.load(ordering: .acquiring) {
             rd_kafka_consumer_close(handle.pointer)
         }
-        rd_kafka_queue_destroy(queue)
+        rd_kafka_queue_destroy(queue.pointer)
     }
 
     /// Leaves the group (its partitions move to the other workers at once) without committing anything.
@@ -143,7 +143,7 @@ public final class KafkaConsumer: Sendable {
     func poll<Item: Sendable>(maxMessages: Int, deadline: ContinuousClock.Instant, returnEarly: Bool,
                               transform: @escaping @Sendable (UnsafePointer<rd_kafka_message_t>) -> Item?
     ) async throws -> Polled<Item> {
-        let cancelled = Atomic<Bool>(false)
+        let cancelled = CancelFlag()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Polled<Item>, Error>) in
                 pollQueue.async { [self] in
@@ -154,12 +154,12 @@ public final class KafkaConsumer: Sendable {
                 }
             }
         } onCancel: {
-            cancelled.store(true, ordering: .releasing)
+            cancelled.value.store(true, ordering: .releasing)
         }
     }
 
     private func pollBlocking<Item: Sendable>(maxMessages: Int, deadline: ContinuousClock.Instant, returnEarly: Bool,
-                                              cancelled: borrowing Atomic<Bool>,
+                                              cancelled: CancelFlag,
                                               transform: (UnsafePointer<rd_kafka_message_t>) -> Item?) throws -> Polled<Item> {
         guard !isClosed else { throw KafkaError(.closed, "the consumer is closed") }
         let generation = assignment.generation
@@ -168,10 +168,10 @@ public final class KafkaConsumer: Sendable {
         let chunk = min(max(maxMessages, 1), 4096)
         let buffer = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: chunk)
         defer { buffer.deallocate() }
-        while out.count < maxMessages && !isClosed && !cancelled.load(ordering: .acquiring) {
+        while out.count < maxMessages && !isClosed && !cancelled.value.load(ordering: .acquiring) {
             let remaining = ContinuousClock.now.duration(to: deadline).milliseconds
             let timeout = Int32(clamping: max(0, min(remaining, 100)))
-            let n = rd_kafka_consume_batch_queue(queue, timeout, buffer, min(chunk, maxMessages - out.count))
+            let n = rd_kafka_consume_batch_queue(queue.pointer, timeout, buffer, min(chunk, maxMessages - out.count))
             if n < 0 { throw KafkaError(.client, "consume", error: rd_kafka_last_error()) }
             for i in 0..<n {
                 guard let message = buffer[i] else { continue }
@@ -296,7 +296,7 @@ public final class KafkaConsumer: Sendable {
         let handle = self.handle
         let timeoutMillis = Int32(clamping: timeout.milliseconds)
         return try await withCheckedThrowingContinuation { continuation in
-            queryQueue.async { [self] in
+            queryQueue.async {
                 continuation.resume(with: Result {
                     let list = makeList(Dictionary(uniqueKeysWithValues: wanted.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }))
                     defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -327,6 +327,15 @@ public final class KafkaConsumer: Sendable {
             }
         }
     }
+}
+
+/// The consumer queue handle; `@unchecked Sendable` because librdkafka queues are thread-safe.
+struct ConsumerQueue: @unchecked Sendable {
+    let pointer: OpaquePointer
+}
+
+final class CancelFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 func makeList(_ offsets: [TopicPartition: Int64]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {

@@ -48,8 +48,9 @@ final class RdKafkaHandle: @unchecked Sendable {
         for (name, value) in properties {
             let result = rd_kafka_conf_set(conf, name, value, &errorBuffer, errorBuffer.count)
             guard result == RD_KAFKA_CONF_OK else {
-                // The property's name only: its value may be a password.
-                throw KafkaError(.configuration, "property '\(name)' refused: \(Self.string(errorBuffer))")
+                // The property's name only: its value may be a password, so it is cut out of librdkafka's text.
+                let reason = Self.redact(Self.string(errorBuffer), values: [value])
+                throw KafkaError(.configuration, "property '\(name)' refused: \(reason)")
             }
         }
         let reference = Unmanaged.passRetained(context)
@@ -59,7 +60,8 @@ final class RdKafkaHandle: @unchecked Sendable {
         guard let rk = rd_kafka_new(role == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf,
                                     &errorBuffer, errorBuffer.count) else {
             reference.release()
-            throw KafkaError(.client, "could not create the client: \(Self.string(errorBuffer))")
+            let reason = Self.redact(Self.string(errorBuffer), values: properties.map(\.1))
+            throw KafkaError(.client, "could not create the client: \(reason)")
         }
         conf_owned = false  // rd_kafka_new took it
         self.pointer = rk
@@ -74,6 +76,15 @@ final class RdKafkaHandle: @unchecked Sendable {
 
     static func string(_ buffer: [CChar]) -> String {
         buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// Replaces every configured value found in `text` with `****` (librdkafka quotes values in errors).
+    static func redact(_ text: String, values: [String]) -> String {
+        var result = text
+        for value in values where value.count >= 3 {
+            while let range = result.firstRange(of: value) { result.replaceSubrange(range, with: "****") }
+        }
+        return result
     }
 
     static func context(of rk: OpaquePointer?) -> ClientContext? {
