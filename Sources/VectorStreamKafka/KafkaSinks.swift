@@ -53,12 +53,20 @@ public final class KafkaNotifier: Notifier {
         fileProcessedTopic = configuration.fileProcessedTopic
         producer = try KafkaProducer(configuration: configuration, lingerMillis: 5, logger: logger)
         encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = .sortedKeys
     }
 
+    /// The wire form, snake_case (`convertToSnakeCase` would write `product_i_ds`).
+    struct Message: Encodable {
+        var product_ids: [String]
+        var model_version: String
+        var batch_id: String
+        var timestamp: EpochMillis
+    }
+
     public func embeddingsReady(_ notice: EmbeddingsReady) async throws {
-        let value = try encoder.encode(notice)
+        let value = try encoder.encode(Message(product_ids: notice.productIDs, model_version: notice.modelVersion,
+                                               batch_id: notice.batchID, timestamp: notice.timestamp))
         try await producer.send([KafkaOutgoingMessage(topic: topic, key: Array(notice.batchID.utf8), value: Array(value))])
     }
 

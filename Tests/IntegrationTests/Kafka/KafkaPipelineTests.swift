@@ -240,7 +240,7 @@ struct KafkaPipelineTests {
 
     @Test("the consumer's messages as an AsyncSequence, and the configuration from the settings")
     func messagesSequenceAndSettings() async throws {
-        var settings = VectorStreamConfiguration.KafkaSettings()
+        var settings = VectorStreamConfiguration().kafka
         #expect(throws: KafkaError.self) { try KafkaConfiguration(settings: settings) }
         settings.brokers = KafkaTest.brokers
         settings.topic = KafkaTest.uniqueTopic("sequence")
@@ -248,7 +248,7 @@ struct KafkaPipelineTests {
         settings.partitions = 2
         settings.properties = ["sasl.password": "do-not-log-me", "socket.keepalive.enable": "true"]
         let config = try KafkaConfiguration(settings: settings)
-        #expect(config.topicCreation == .init(partitions: 2, replicationFactor: 1))
+        #expect(config.topicCreation == KafkaConfiguration.TopicCreation(partitions: 2, replicationFactor: 1))
 
         // A property librdkafka refuses names the property, never its value.
         var bad = config

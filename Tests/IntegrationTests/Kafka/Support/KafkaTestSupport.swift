@@ -20,7 +20,7 @@ enum KafkaTestStages {
     }
 
     /// A deterministic stand-in: the vectors' values do not matter to these tests.
-    struct CountingEmbedder: TextEmbedder {
+    final class CountingEmbedder: TextEmbedder {
         let modelVersion = "test-model-1"
         let dimension = 4
         let calls = Atomic<Int>(0)
