@@ -156,6 +156,42 @@ struct KafkaPipelineTests {
         #expect(sinkA.count.load(ordering: .relaxed) + sinkB.count.load(ordering: .relaxed) == 2000)
     }
 
+    @Test("a batch read before a rebalance is abandoned, not committed; the new owner reads it again")
+    func batchFromBeforeARebalanceIsNotCommitted() async throws {
+        let topic = KafkaTest.uniqueTopic("rebalance")
+        var config = KafkaTest.configuration(topic: topic, partitions: 2)
+        config.sessionTimeout = .seconds(4)  // a cooperative rebalance takes two joins
+        let a = try await KafkaEventSource(configuration: config)
+        let records = KafkaTest.generated(40, seed: 5)
+        try await KafkaTest.produce(records, configuration: config)
+        let all: Set<TopicPartition> = [TopicPartition(topic: topic, partition: 0), TopicPartition(topic: topic, partition: 1)]
+
+        // Worker a reads everything (both partitions) in one batch, and is still processing it...
+        let batch = try #require(try await a.nextBatch(maxRecords: 40, deadline: .now.advanced(by: .seconds(20))))
+        try #require(batch.records.count == 40)
+        try #require(Set(batch.records.map { TopicPartition(topic: $0.position.topic, partition: $0.position.partition) }) == all)
+
+        // ...when worker b joins and takes a partition over.
+        let b = try await KafkaEventSource(configuration: config)
+        var (rebalanced, readByB) = try await KafkaEventSource.pollUntil(a, b) { _ in
+            a.consumer.assignedPartitions.count == 1 && b.consumer.assignedPartitions.count == 1
+        }
+        try #require(rebalanced)
+        _ = rebalanced
+        try await a.acknowledge(batch.commitToken)  // refused: from before the rebalance
+        let committed = try await a.consumer.offsets(for: all)
+        #expect(committed.values.allSatisfy { $0.committed < 0 }, "\(committed)")
+
+        // b reads its partition from the start: the records a read but did not commit.
+        let bPartition = try #require(b.consumer.assignedPartitions.first)
+        let expected = batch.records.filter { $0.position.partition == bPartition.partition }.map(\.position.offset)
+        let alreadyRead = readByB
+        readByB += try await KafkaEventSource.pollUntil(a, b) { alreadyRead.count + $0.count >= expected.count }.readByB
+        #expect(readByB.map(\.position.offset) == expected)
+        await a.close()
+        await b.close()
+    }
+
     @Test("a poison message goes to the dead-letter topic with reason and position; the partition continues")
     func poisonMessageGoesToDeadLetterTopic() async throws {
         let topic = KafkaTest.uniqueTopic("poison")
@@ -265,5 +301,22 @@ struct KafkaPipelineTests {
         let messages = try await KafkaTest.readAll(settings.topic, count: 5)
         #expect(messages.count == 5)
         #expect(messages.allSatisfy { $0.key != nil && $0.timestamp != nil })
+    }
+}
+
+extension KafkaEventSource {
+    /// Polls both workers (a rebalance completes only while its members poll) until `done` or 20 s.
+    static func pollUntil(_ a: KafkaEventSource, _ b: KafkaEventSource,
+                          _ done: ([RawRecord]) -> Bool) async throws -> (done: Bool, readByB: [RawRecord]) {
+        let end = ContinuousClock.now.advanced(by: .seconds(20))
+        var readByB: [RawRecord] = []
+        while !done(readByB) && ContinuousClock.now < end {
+            async let polledA = a.nextBatch(maxRecords: 100, deadline: .now.advanced(by: .milliseconds(100)))
+            async let polledB = b.nextBatch(maxRecords: 100, deadline: .now.advanced(by: .milliseconds(100)))
+            let (fromA, fromB) = try await (polledA, polledB)
+            #expect(fromA?.records.isEmpty ?? true, "a has nothing new to read")
+            readByB += fromB?.records ?? []
+        }
+        return (done(readByB), readByB)
     }
 }
