@@ -66,6 +66,10 @@ public final class MicroBatchEngine: Sendable {
         var latency = LatencyHistogram()
         var dedupNanos: UInt64 = 0
         var startedAt: ContinuousClock.Instant?
+        var steadyEvents: Int64 = 0
+        var steadyNanos: UInt64 = 0
+        var lastBatchEmbedded = 0
+        var stopRequested = false
         /// Products known to be stored under their current text hash: skips the vector store round trip.
         var knownTextHashes: [String: String] = [:]
     }
@@ -90,26 +94,48 @@ public final class MicroBatchEngine: Sendable {
             stats.latencyP50Millis = s.latency.quantileMillis(0.5)
             stats.latencyP99Millis = s.latency.quantileMillis(0.99)
             stats.latencyMaxMillis = Double(s.latency.maxNanos) / 1e6
+            stats.steadyEventsPerSecond = s.steadyNanos > 0 ? Double(s.steadyEvents) / (Double(s.steadyNanos) / 1e9) : 0
             stats.dedupMicrosPerEvent = stats.eventsValid > 0 ? Double(s.dedupNanos) / 1000 / Double(stats.eventsValid) : 0
             stats.updatedAt = wallClockMillis()
             return stats
         }
     }
 
-    /// Runs until the source is exhausted or the task is cancelled; a batch in flight is finished first.
+    /// Asks the loop to stop after the batch in flight (graceful shutdown, `--until-idle`).
+    public func requestStop() {
+        state.withLock { $0.stopRequested = true }
+    }
+
+    private var stopRequested: Bool { state.withLock { $0.stopRequested } }
+
+    /// Runs until the source is exhausted, `requestStop()`, or cancellation; a batch in flight is finished first.
     public func run() async throws {
         state.withLock { $0.startedAt = $0.startedAt ?? .now }
         var deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
-        while !Task.isCancelled {
+        while !Task.isCancelled && !stopRequested {
+            let iterationStart = monotonicNanos()
             guard let batch = try await stages.source.nextBatch(maxRecords: configuration.maxEventsPerTrigger,
                                                                   deadline: deadline)
             else { break }
-            deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
             if batch.records.isEmpty {
+                deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
                 await publishLiveState()
                 continue
             }
+            deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
             try await processWithRetry(batch)
+            let iterationNanos = monotonicNanos() &- iterationStart
+            state.withLock { s in
+                if s.lastBatchEmbedded == 0 {
+                    s.steadyEvents += Int64(batch.records.count)
+                    s.steadyNanos += iterationNanos
+                }
+            }
+            for (partition, lag) in await stages.source.lag() {
+                Gauge(label: "vectorstream_consumer_lag", dimensions: [("topic", partition.topic),
+                                                                       ("partition", String(partition.partition))])
+                    .record(lag)
+            }
             await publishLiveState()
         }
         await publishLiveState()
@@ -211,6 +237,7 @@ public final class MicroBatchEngine: Sendable {
                 s.stats.productsEmbedded += Int64(embeddedIDs.count - cacheHits)
                 s.stats.embeddingCacheHits += Int64(cacheHits)
                 s.dedupNanos += dedupNanos
+                s.lastBatchEmbedded = embeddedIDs.count
                 for event in accepted { s.latency.record(nanos: done &- min(done, event.arrivalNanos)) }
             }
             metrics.eventsIn.increment(by: batch.records.count)

@@ -11,6 +11,8 @@ public struct PipelineStats: Sendable, Hashable, Codable {
     public var batchRetries: Int64 = 0
     public var elapsedSeconds: Double = 0
     public var eventsPerSecond: Double = 0
+    /// Events/s over batches that embedded nothing: the rate once the catalog is embedded.
+    public var steadyEventsPerSecond: Double = 0
     public var latencyP50Millis: Double = 0
     public var latencyP99Millis: Double = 0
     public var latencyMaxMillis: Double = 0
@@ -32,6 +34,7 @@ public struct PipelineStats: Sendable, Hashable, Codable {
         case batchRetries = "batch_retries"
         case elapsedSeconds = "elapsed_seconds"
         case eventsPerSecond = "events_per_second"
+        case steadyEventsPerSecond = "events_per_second_steady"
         case latencyP50Millis = "latency_p50_ms"
         case latencyP99Millis = "latency_p99_ms"
         case latencyMaxMillis = "latency_max_ms"

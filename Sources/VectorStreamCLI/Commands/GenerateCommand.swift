@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import VectorStreamCore
+import VectorStreamGenerator
+
+/// Deterministic shop events as JSON lines (stdout or a file), paced by a token bucket.
+struct GenerateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Generate realistic, deterministic shop events as JSON lines.")
+
+    @Option(help: "Seed: the same seed gives the same catalog and events.") var seed: UInt64 = 42
+    @Option(help: "Products in the catalog.") var products = 2_000
+    @Option(help: "Distinct users (default: five per product).") var users: Int?
+    @Option(help: "Number of events.") var events = 10_000
+    @Option(help: "Events per second (default: as fast as possible).") var rate: Double?
+    @Option(help: "Share of malformed events, each kind in turn.") var invalidRatio = 0.0
+    @Option(help: "Write to this file instead of stdout.") var out: String?
+    @Flag(help: "Stamp events with the current time instead of the reproducible simulated clock.") var liveTimestamps = false
+    @Flag(help: "Write the catalog (one JSON product per line) instead of events.") var catalog = false
+
+    func validate() throws {
+        if events < 0 { throw ValidationError("--events must not be negative") }
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+        if !(0...1).contains(invalidRatio) { throw ValidationError("--invalid-ratio must be between 0 and 1") }
+        if products < 1 { throw ValidationError("--products must be at least 1") }
+    }
+
+    func run() async throws {
+        var config = GeneratorConfiguration(seed: seed, productCount: products, userCount: users, invalidRatio: invalidRatio)
+        config.liveTimestamps = liveTimestamps
+        let generator = EventGenerator(configuration: config)
+        let output: FileHandle
+        if let out {
+            guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {
+                throw ValidationError("cannot write '\(out)'")
+            }
+            output = handle
+        } else {
+            output = FileHandle.standardOutput
+        }
+        defer { if out != nil { try? output.close() } }
+        if catalog {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            for product in generator.catalog {
+                output.write(try encoder.encode(product) + Data("\n".utf8))
+            }
+            return
+        }
+        var stream = generator.makeStream()
+        var bucket = rate.map { TokenBucket(ratePerSecond: $0) }
+        let progress = out != nil ? ProgressReporter(total: events, label: "generated") : nil
+        let started = ContinuousClock.now
+        var written = 0
+        var chunk = [UInt8]()
+        chunk.reserveCapacity(1 << 20)
+        while written < events {
+            var n = min(1024, events - written)
+            if var b = bucket {
+                let (granted, wait) = b.take(n)
+                bucket = b
+                if granted == 0 {
+                    try await Task.sleep(for: .nanoseconds(Int64(wait)))
+                    continue
+                }
+                n = granted
+            }
+            for _ in 0..<n {
+                chunk += stream.next().bytes
+                chunk.append(0x0A)
+            }
+            written += n
+            if chunk.count > 512 * 1024 || rate != nil || written == events {
+                output.write(Data(chunk))
+                chunk.removeAll(keepingCapacity: true)
+            }
+            if let progress, written % 65_536 < n || written == events {
+                let elapsed = started.duration(to: .now)
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                progress.update(done: written, rate: seconds > 0 ? Double(written) / seconds : 0)
+            }
+        }
+        progress?.finish()
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import VectorStreamCore
+import VectorStreamEmbedded
+import VectorStreamGenerator
+import VectorStreamServer
+
+/// The pipeline as it runs in production: one worker of a consumer group, or over a file, stdin or the generator.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the pipeline: from Kafka when kafka.brokers is set, else from --source.",
+        discussion: """
+            --source FILE reads JSON lines and resumes from the committed byte offset after a restart;
+            --source - reads stdin; --source generator runs the built-in generator.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "JSON-lines file, '-' for stdin, or 'generator' (ignored when Kafka brokers are configured).")
+    var source: String?
+
+    @Flag(help: "Keep reading a --source file as it grows (like tail -f).")
+    var follow = false
+
+    @Option(help: "Exit once nothing new has arrived for this many seconds, printing the summary.")
+    var untilIdle: Double?
+
+    @Option(help: "Events for --source generator.") var events: Int?
+    @Option(help: "Events per second for --source generator.") var rate: Double?
+    @Option(help: "Micro-batch trigger interval (overrides pipeline.trigger_interval).") var trigger: String?
+    @Option(help: "HTTP host.") var host: String?
+    @Option(help: "HTTP port.") var port: Int?
+    @Flag(help: "Do not serve the HTTP API.") var noServer = false
+    @Flag(help: "Print the summary as one JSON object on stdout.") var json = false
+
+    func run() async throws {
+        var config = try global.loadConfiguration()
+        if let trigger { config.pipeline.triggerInterval = try parseDuration(trigger) }
+        if let host { config.http.host = host }
+        if let port { config.http.port = port }
+        let registry = Observability.bootstrap(logLevel: global.logLevel)
+        let logger = global.makeLogger("vectorstream.run")
+        let assembly = try await PipelineAssembly.make(configuration: config, dataDirectory: config.dataDirectory,
+                                                       logger: logger)
+        let eventSource: any EventSource
+        switch source {
+        case nil:
+            throw ValidationError("give --source FILE|-|generator, or set kafka.brokers (VECTORSTREAM_KAFKA_BROKERS)")
+        case "-":
+            eventSource = try JSONLinesFileSource(path: "/dev/stdin", database: nil)
+        case "generator":
+            eventSource = GeneratorSource(generator: EventGenerator(), events: events, rate: rate)
+        case let path?:
+            eventSource = try JSONLinesFileSource(path: path, database: assembly.database, follow: follow)
+        }
+        var runner = PipelineRunner(
+            assembly: assembly, engineConfiguration: config.engine,
+            http: noServer ? nil : APIServerConfiguration(host: config.http.host, port: config.http.port,
+                                                          apiKey: config.http.apiKey, maxBodyBytes: config.http.maxBodyBytes),
+            registry: registry, logger: logger, expectedEvents: events)
+        runner.untilIdle = untilIdle.map { .milliseconds(Int64($0 * 1000)) }
+        let stats = try await runner.run(source: eventSource)
+        try await Summary.make(stats: stats, assembly: assembly, dataDirectory: config.dataDirectory).print(json: json)
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import Prometheus
+import ServiceLifecycle
+import VectorStreamCore
+import VectorStreamServer
+
+/// Runs the engine (and, when asked, the HTTP API) under swift-service-lifecycle until the source ends or a signal.
+struct PipelineRunner {
+    let assembly: PipelineAssembly
+    let engineConfiguration: EngineConfiguration
+    let http: APIServerConfiguration?
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+    /// For the progress bar: how many events are expected, when known.
+    let expectedEvents: Int?
+    /// Stop when the source has been idle this long (Kafka `--until-idle`).
+    var untilIdle: Duration?
+    /// Keep serving the API after the source ends (until interrupted).
+    var serveAfterSource = false
+
+    /// Returns the engine's final figures.
+    func run(source: any EventSource) async throws -> PipelineStats {
+        let engine = MicroBatchEngine(configuration: engineConfiguration, stages: assembly.stages(source: source),
+                                      logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: PipelineService(engine: engine, untilIdle: untilIdle, logger: logger),
+                  successTerminationBehavior: serveAfterSource ? .ignore : .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        if let http {
+            let server = APIServer(configuration: http, dependencies: APIDependencies(
+                embedder: assembly.embedder, vectors: assembly.vectors, analytics: assembly.analytics,
+                queryCache: assembly.queryCache, liveState: assembly.liveState, health: assembly.health,
+                prometheus: registry, localStats: { engine.stats }))
+            let app = server.makeApplication(logger: logger) { port in
+                FileHandle.standardError.write(Data("vectorstream: API and dashboard on http://\(http.host):\(port)/\n".utf8))
+            }
+            services.append(.init(service: app))
+        }
+        let progress = Task { await reportProgress(engine) }
+        defer { progress.cancel() }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigint, .sigterm],
+                                                      logger: logger))
+        try await group.run()
+        progress.cancel()
+        await assembly.shutdown()
+        return engine.stats
+    }
+
+    private func reportProgress(_ engine: MicroBatchEngine) async {
+        let reporter = ProgressReporter(total: expectedEvents, label: "events")
+        var lastTotal: Int64 = 0
+        var lastTime = ContinuousClock.now
+        let interval: Duration = reporter.isTerminal ? .milliseconds(500) : .seconds(5)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { break }
+            let s = engine.stats
+            let now = ContinuousClock.now
+            let seconds = Double(lastTime.duration(to: now).components.attoseconds) / 1e18
+                + Double(lastTime.duration(to: now).components.seconds)
+            let rate = seconds > 0 ? Double(s.eventsTotal - lastTotal) / seconds : 0
+            lastTotal = s.eventsTotal
+            lastTime = now
+            reporter.update(done: Int(s.eventsTotal), rate: rate,
+                            extra: "rejected \(ProgressReporter.grouped(Int(s.eventsRejected))) · embedded \(s.productsEmbedded) · p99 \(String(format: "%.0f", s.latencyP99Millis)) ms")
+        }
+        reporter.finish()
+    }
+}
+
+/// The engine as a Service: a graceful shutdown lets the batch in flight finish and be acknowledged.
+struct PipelineService: Service {
+    let engine: MicroBatchEngine
+    let untilIdle: Duration?
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await engine.run() }
+                if let untilIdle {
+                    group.addTask {
+                        // Stop once no event has arrived for `untilIdle`.
+                        var lastTotal: Int64 = -1
+                        var idleSince = ContinuousClock.now
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .milliseconds(200))
+                            let total = engine.stats.eventsTotal
+                            if total != lastTotal {
+                                lastTotal = total
+                                idleSince = .now
+                            } else if idleSince.duration(to: .now) >= untilIdle {
+                                engine.requestStop()
+                                return
+                            }
+                        }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            engine.requestStop()
+        }
+    }
+}

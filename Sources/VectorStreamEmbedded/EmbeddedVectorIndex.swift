@@ -1,0 +1,306 @@
+import Foundation
+import GRDB
+import VectorStreamCore
+
+/// An exact in-process vector index, persisted in the embedded database.
+///
+/// Vectors are unit length, so inner product is cosine. A query scans an int8 copy of the matrix (a quarter of
+/// the memory traffic of float32) and rescores the best candidates exactly in float32: exact top-k in practice,
+/// and fast enough up to about 100k products. Past that, use Milvus or Qdrant.
+public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked Sendable {
+    // @unchecked: every stored property below `lock` is read and written only under it.
+    private let lock = ReadWriteLock()
+    private let database: EmbeddedDatabase
+    public let dimension: Int
+
+    private var rowOf: [String: Int] = [:]
+    private var ids: [String] = []
+    private var vectors: [Float] = []         // rows × dimension, exact
+    private var quantized: [Int8] = []        // rows × dimension, per-row scaled
+    private var scales: [Float] = []
+    private var payloads: [Payload] = []
+    private var categoryIDs: [Int32] = []
+    private var categoryTable: [String: Int32] = [:]
+    private var versionIDs: [Int32] = []
+    private var versionTable: [String: Int32] = [:]
+
+    struct Payload {
+        var name: String
+        var category: String
+        var price: Double
+        var modelVersion: String
+        var textHash: String
+        var updatedAt: EpochMillis
+    }
+
+    public var dependencyName: String { "vector-index" }
+
+    public init(database: EmbeddedDatabase, dimension: Int = 384) throws {
+        self.database = database
+        self.dimension = dimension
+        let rows = try database.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT product_id, vector, name, category, price, model_version, text_hash, updated_at FROM product_vectors
+                """)
+        }
+        for row in rows {
+            let data: Data = row[1]
+            let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            guard vector.count == dimension else { continue }
+            insertInMemory(ProductVector(productID: row[0], vector: vector, name: row[2], category: row[3], price: row[4],
+                                         modelVersion: row[5], textHash: row[6], updatedAt: row[7]))
+        }
+    }
+
+    public func upsert(_ records: [ProductVector]) async throws {
+        for r in records where r.vector.count != dimension {
+            throw ConfigurationError("vector of product \(r.productID) has \(r.vector.count) dimensions, expected \(dimension)")
+        }
+        try await database.pool.write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO product_vectors(product_id, vector, name, category, price, model_version, text_hash, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(product_id) DO UPDATE SET vector = excluded.vector, name = excluded.name,
+                    category = excluded.category, price = excluded.price, model_version = excluded.model_version,
+                    text_hash = excluded.text_hash, updated_at = excluded.updated_at
+                """)
+            for r in records {
+                let blob = r.vector.withUnsafeBytes { Data($0) }
+                try statement.execute(arguments: [r.productID, blob, r.name, r.category, r.price, r.modelVersion,
+                                                  r.textHash, r.updatedAt])
+            }
+            try db.execute(sql: """
+                INSERT INTO counters(name, value) VALUES ('vectors_upserted', ?)
+                ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
+                """, arguments: [records.count])
+        }
+        lock.withWriteLock { for r in records { insertInMemory(r) } }
+    }
+
+    /// Caller holds the write lock (or is the initialiser).
+    private func insertInMemory(_ r: ProductVector) {
+        let row: Int
+        if let existing = rowOf[r.productID] {
+            row = existing
+        } else {
+            row = ids.count
+            rowOf[r.productID] = row
+            ids.append(r.productID)
+            vectors.append(contentsOf: repeatElement(0, count: dimension))
+            quantized.append(contentsOf: repeatElement(0, count: dimension))
+            scales.append(0)
+            payloads.append(Payload(name: "", category: "", price: 0, modelVersion: "", textHash: "", updatedAt: 0))
+            categoryIDs.append(0)
+            versionIDs.append(0)
+        }
+        let base = row * dimension
+        var maxAbs: Float = 0
+        for i in 0..<dimension {
+            vectors[base + i] = r.vector[i]
+            maxAbs = max(maxAbs, abs(r.vector[i]))
+        }
+        let scale = maxAbs > 0 ? maxAbs / 127 : 1
+        for i in 0..<dimension { quantized[base + i] = Int8((r.vector[i] / scale).rounded()) }
+        scales[row] = scale
+        payloads[row] = Payload(name: r.name, category: r.category, price: r.price, modelVersion: r.modelVersion,
+                                textHash: r.textHash, updatedAt: r.updatedAt)
+        categoryIDs[row] = intern(r.category, in: &categoryTable)
+        versionIDs[row] = intern(r.modelVersion, in: &versionTable)
+    }
+
+    private func intern(_ s: String, in table: inout [String: Int32]) -> Int32 {
+        if let id = table[s] { return id }
+        let id = Int32(table.count + 1)
+        table[s] = id
+        return id
+    }
+
+    public func search(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String) async throws -> [SearchHit] {
+        guard query.count == dimension else {
+            throw ConfigurationError("query has \(query.count) dimensions, expected \(dimension)")
+        }
+        guard k > 0 else { return [] }
+        return lock.withReadLock { searchLocked(query, k: k, filter: filter, modelVersion: modelVersion) }
+    }
+
+    private func searchLocked(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String) -> [SearchHit] {
+        guard let version = versionTable[modelVersion] else { return [] }
+        var category: Int32 = -1
+        if let wanted = filter.category {
+            guard let id = categoryTable[wanted] else { return [] }
+            category = id
+        }
+        let candidates = min(ids.count, (k + filter.excludedProductIDs.count) * 4 + 16)
+        var top = TopK(capacity: candidates)
+        let dim = dimension
+        query.withUnsafeBufferPointer { q in
+            quantized.withUnsafeBufferPointer { m in
+                for row in 0..<ids.count {
+                    guard versionIDs[row] == version, category < 0 || categoryIDs[row] == category else { continue }
+                    if filter.minPrice != nil || filter.maxPrice != nil {
+                        let price = payloads[row].price
+                        if let lo = filter.minPrice, price < lo { continue }
+                        if let hi = filter.maxPrice, price > hi { continue }
+                    }
+                    let score = dotInt8(q.baseAddress!, m.baseAddress! + row * dim, dim) * scales[row]
+                    top.offer(score, row)
+                }
+            }
+        }
+        // Exact rescoring of the candidates.
+        var hits: [SearchHit] = []
+        hits.reserveCapacity(top.count)
+        query.withUnsafeBufferPointer { q in
+            vectors.withUnsafeBufferPointer { v in
+                for row in top.rows where !filter.excludedProductIDs.contains(ids[row]) {
+                    let score = dotFloat(q.baseAddress!, v.baseAddress! + row * dim, dim)
+                    let p = payloads[row]
+                    hits.append(SearchHit(productID: ids[row], score: score, name: p.name, category: p.category, price: p.price))
+                }
+            }
+        }
+        hits.sort { $0.score != $1.score ? $0.score > $1.score : $0.productID < $1.productID }
+        return Array(hits.prefix(k))
+    }
+
+    public func vector(forProduct id: String) async throws -> ProductVector? {
+        lock.withReadLock {
+            guard let row = rowOf[id] else { return nil }
+            let p = payloads[row]
+            return ProductVector(productID: id, vector: Array(vectors[row * dimension..<(row + 1) * dimension]),
+                                 name: p.name, category: p.category, price: p.price, modelVersion: p.modelVersion,
+                                 textHash: p.textHash, updatedAt: p.updatedAt)
+        }
+    }
+
+    public func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] {
+        lock.withReadLock {
+            var result: [String: (textHash: String, modelVersion: String)] = [:]
+            for id in ids {
+                if let row = rowOf[id] { result[id] = (payloads[row].textHash, payloads[row].modelVersion) }
+            }
+            return result
+        }
+    }
+
+    public func count() async throws -> Int { lock.withReadLock { ids.count } }
+
+    /// Product ids stored under a model version other than `modelVersion` (to re-embed after a model change).
+    public func staleProducts(modelVersion: String) -> [String] {
+        lock.withReadLock { ids.indices.filter { payloads[$0].modelVersion != modelVersion }.map { ids[$0] } }
+    }
+
+    public func checkHealth() async -> DependencyHealth { .ok }
+}
+
+/// Keeps the `capacity` best (score, row) pairs seen; a min-heap so each offer is O(log n) only when it enters.
+struct TopK {
+    private(set) var scores: [Float] = []
+    private(set) var rows: [Int] = []
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        scores.reserveCapacity(capacity)
+        rows.reserveCapacity(capacity)
+    }
+
+    var count: Int { rows.count }
+
+    @inline(__always) mutating func offer(_ score: Float, _ row: Int) {
+        if scores.count < capacity {
+            scores.append(score)
+            rows.append(row)
+            siftUp(scores.count - 1)
+        } else if capacity > 0, score > scores[0] {
+            scores[0] = score
+            rows[0] = row
+            siftDown(0)
+        }
+    }
+
+    private mutating func siftUp(_ i0: Int) {
+        var i = i0
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard scores[i] < scores[parent] else { return }
+            scores.swapAt(i, parent)
+            rows.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    private mutating func siftDown(_ i0: Int) {
+        var i = i0
+        let n = scores.count
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var smallest = i
+            if l < n, scores[l] < scores[smallest] { smallest = l }
+            if r < n, scores[r] < scores[smallest] { smallest = r }
+            guard smallest != i else { return }
+            scores.swapAt(i, smallest)
+            rows.swapAt(i, smallest)
+            i = smallest
+        }
+    }
+}
+
+/// Float query · int8 row, sixteen lanes at a time.
+@inline(__always)
+func dotInt8(_ q: UnsafePointer<Float>, _ m: UnsafePointer<Int8>, _ n: Int) -> Float {
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    var i = 0
+    let qRaw = UnsafeRawPointer(q), mRaw = UnsafeRawPointer(m)
+    while i + 32 <= n {
+        let m0 = mRaw.loadUnaligned(fromByteOffset: i, as: SIMD16<Int8>.self)
+        let m1 = mRaw.loadUnaligned(fromByteOffset: i + 16, as: SIMD16<Int8>.self)
+        let q0 = qRaw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        let q1 = qRaw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+        acc0 += q0 * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: m0))
+        acc1 += q1 * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: m1))
+        i += 32
+    }
+    var sum = (acc0 + acc1).sum()
+    while i < n { sum += q[i] * Float(m[i]); i += 1 }
+    return sum
+}
+
+@inline(__always)
+func dotFloat(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    let aRaw = UnsafeRawPointer(a), bRaw = UnsafeRawPointer(b)
+    while i + 16 <= n {
+        acc += aRaw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            * bRaw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var sum = acc.sum()
+    while i < n { sum += a[i] * b[i]; i += 1 }
+    return sum
+}
+
+/// pthread read-write lock: many concurrent searches, exclusive upserts.
+final class ReadWriteLock: @unchecked Sendable {
+    private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+
+    init() { pthread_rwlock_init(lock, nil) }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func withReadLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    func withWriteLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import Metrics
+import VectorStreamCore
+
+/// Events and their per-minute aggregates in SQLite; the embedded `EventSink` and `AnalyticsStore`.
+///
+/// Idempotent by event id: a replayed batch inserts nothing and aggregates only what was new.
+public final class SQLiteEventStore: EventSink, AnalyticsStore, DeadLetterSink, HealthCheckable, Sendable {
+    private let database: EmbeddedDatabase
+    private let deadLetterFile: String?
+    private let storedCounter = Counter(label: "vectorstream_sink_rows_total", dimensions: [("sink", "sqlite")])
+
+    public var dependencyName: String { "sqlite" }
+
+    /// - Parameter deadLetterFile: JSON-lines file that also receives each newly rejected record.
+    public init(database: EmbeddedDatabase, deadLetterFile: String? = nil) {
+        self.database = database
+        self.deadLetterFile = deadLetterFile
+    }
+
+    public func store(_ events: [AcceptedEvent]) async throws {
+        let inserted = try await database.pool.write { db -> Int in
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO events(event_id, ts, user_id, event_type, product_id, category, price,
+                    session_id, source_topic, source_partition, source_offset, raw)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            struct Key: Hashable { var minute: Int64; var type: String; var product: String }
+            var aggregates: [Key: (name: String, category: String, count: Int64, revenue: Double)] = [:]
+            var inserted = 0
+            for accepted in events {
+                let e = accepted.event
+                try insert.execute(arguments: [
+                    e.eventID, e.timestamp, e.userID, e.type.rawValue, e.product.id, e.product.category,
+                    e.product.price, e.sessionID, accepted.position.topic, Int64(accepted.position.partition),
+                    accepted.position.offset, Data(accepted.raw),
+                ])
+                guard db.changesCount > 0 else { continue }
+                inserted += 1
+                let key = Key(minute: e.timestamp / 60_000, type: e.type.rawValue, product: e.product.id)
+                let revenue = e.type == .purchase ? e.product.price : 0
+                if var a = aggregates[key] {
+                    a.count += 1
+                    a.revenue += revenue
+                    aggregates[key] = a
+                } else {
+                    aggregates[key] = (e.product.name, e.product.category, 1, revenue)
+                }
+            }
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO product_minute(minute, product_id, event_type, name, category, count, revenue)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(minute, event_type, product_id) DO UPDATE SET
+                    count = count + excluded.count, revenue = revenue + excluded.revenue,
+                    name = excluded.name, category = excluded.category
+                """)
+            for (key, a) in aggregates {
+                try upsert.execute(arguments: [key.minute, key.product, key.type, a.name, a.category, a.count, a.revenue])
+            }
+            return inserted
+        }
+        storedCounter.increment(by: inserted)
+    }
+
+    public func store(_ rejected: [RejectedRecord]) async throws {
+        let now = wallClockMillis()
+        let fresh = try await database.pool.write { db -> [RejectedRecord] in
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO dead_letters(source_topic, source_partition, source_offset, code, reason, raw, rejected_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            var fresh: [RejectedRecord] = []
+            for r in rejected {
+                try insert.execute(arguments: [r.position.topic, Int64(r.position.partition), r.position.offset,
+                                               r.reason.code, r.reason.description, Data(r.raw), now])
+                if db.changesCount > 0 { fresh.append(r) }
+            }
+            return fresh
+        }
+        if let deadLetterFile, !fresh.isEmpty { try appendToDeadLetterFile(fresh, path: deadLetterFile) }
+    }
+
+    private func appendToDeadLetterFile(_ records: [RejectedRecord], path: String) throws {
+        var out = Data()
+        for r in records {
+            var object: [String: Any] = [
+                "code": r.reason.code, "reason": r.reason.description,
+                "source": ["topic": r.position.topic, "partition": Int(r.position.partition), "offset": r.position.offset],
+            ]
+            if let text = String(validating: r.raw, as: UTF8.self) { object["raw"] = text } else {
+                object["raw_base64"] = Data(r.raw).base64EncodedString()
+            }
+            out.append(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+            out.append(0x0A)
+        }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw ConfigurationError("cannot open dead-letter file '\(path)'")
+        }
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: out)
+        try handle.synchronize()
+    }
+
+    // MARK: AnalyticsStore
+
+    public func topProducts(eventType: EventType, since: EpochMillis, limit: Int) async throws -> [ProductCount] {
+        try await database.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT product_id, MAX(name), MAX(category), SUM(count) AS c, SUM(revenue)
+                FROM product_minute WHERE event_type = ? AND minute >= ?
+                GROUP BY product_id ORDER BY c DESC, product_id LIMIT ?
+                """, arguments: [eventType.rawValue, since / 60_000, limit]).map {
+                ProductCount(productID: $0[0], name: $0[1], category: $0[2], count: $0[3], revenue: $0[4])
+            }
+        }
+    }
+
+    public func funnel(since: EpochMillis) async throws -> Funnel {
+        try await database.pool.read { db in
+            var counts: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT event_type, SUM(count) FROM product_minute WHERE minute >= ? GROUP BY event_type
+                """, arguments: [since / 60_000]) { counts[row[0]] = row[1] }
+            return Funnel(views: counts["view"] ?? 0, carts: counts["add_to_cart"] ?? 0, purchases: counts["purchase"] ?? 0)
+        }
+    }
+
+    public func categories(since: EpochMillis) async throws -> [CategoryStats] {
+        try await database.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT category, SUM(count), SUM(CASE WHEN event_type = 'purchase' THEN count ELSE 0 END), SUM(revenue) AS r
+                FROM product_minute WHERE minute >= ? GROUP BY category ORDER BY r DESC, category
+                """, arguments: [since / 60_000]).map {
+                CategoryStats(category: $0[0], events: $0[1], purchases: $0[2], revenue: $0[3])
+            }
+        }
+    }
+
+    public func recentInteractions(userID: String, limit: Int) async throws -> [UserInteraction] {
+        try await database.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT product_id, event_type, ts FROM events WHERE user_id = ? ORDER BY ts DESC LIMIT ?
+                """, arguments: [userID, limit]).compactMap { row in
+                guard let type = EventType(rawValue: row[1]) else { return nil }
+                return UserInteraction(productID: row[0], type: type, timestamp: row[2])
+            }
+        }
+    }
+
+    public func eventCount() async throws -> Int64 {
+        try await database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0 }
+    }
+
+    public func deadLetterCount() async throws -> Int64 {
+        try await database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters") ?? 0 }
+    }
+
+    /// Rejections by reason code, for summaries.
+    public func deadLettersByCode() async throws -> [String: Int64] {
+        try await database.pool.read { db in
+            var result: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT code, COUNT(*) FROM dead_letters GROUP BY code") { result[row[0]] = row[1] }
+            return result
+        }
+    }
+
+    public func checkHealth() async -> DependencyHealth {
+        do {
+            _ = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+            return .ok
+        } catch {
+            return .down("SQLite at \(database.path): \(error)")
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import COpenBLAS
+import Foundation
+
+/// Scratch memory for one forward pass of up to `capacity` tokens. Owned by one worker thread and reused
+/// for every pass, so the steady state allocates nothing; it grows only when a longer pass comes.
+final class EncoderWorkspace {
+    private(set) var capacity = 0
+    private(set) var scoreCapacity = 0
+    private let hidden: Int
+    private let intermediate: Int
+    var states: UnsafeMutablePointer<Float>!
+    var qkv: UnsafeMutablePointer<Float>!
+    var context: UnsafeMutablePointer<Float>!
+    var projected: UnsafeMutablePointer<Float>!
+    var expanded: UnsafeMutablePointer<Float>!
+    var scores: UnsafeMutablePointer<Float>!
+
+    init(configuration: BertConfiguration, tokens: Int, longestSequence: Int) {
+        hidden = configuration.hiddenSize
+        intermediate = configuration.intermediateSize
+        reserve(tokens: tokens, longestSequence: longestSequence)
+    }
+
+    func reserve(tokens: Int, longestSequence: Int) {
+        if tokens > capacity {
+            for buffer in [states, qkv, context, projected, expanded] { free(buffer) }
+            capacity = tokens
+            states = BertWeights.allocate(tokens * hidden)
+            qkv = BertWeights.allocate(tokens * 3 * hidden)
+            context = BertWeights.allocate(tokens * hidden)
+            projected = BertWeights.allocate(tokens * hidden)
+            expanded = BertWeights.allocate(tokens * intermediate)
+        }
+        let squared = longestSequence * longestSequence
+        if squared > scoreCapacity {
+            free(scores)
+            scoreCapacity = squared
+            scores = BertWeights.allocate(squared)
+        }
+    }
+
+    deinit {
+        for buffer in [states, qkv, context, projected, expanded, scores] { free(buffer) }
+    }
+}
+
+/// The BERT encoder with mean pooling and L2 normalisation, over sequences packed back to back.
+///
+/// Sequences are not padded: the token-wise parts (projections, feed-forward, LayerNorm) see one matrix
+/// of all tokens of the pass, one BLAS call per projection per layer, and attention runs per sequence
+/// and head on that sequence's own rows. No compute is spent on padding and no mask is needed.
+struct BertEncoder: @unchecked Sendable {  // the weights are immutable
+    let weights: BertWeights
+
+    var configuration: BertConfiguration { weights.configuration }
+
+    /// Embeds `sequences` (token ids with [CLS]/[SEP]) into `output`, one unit vector of `hiddenSize`
+    /// floats per sequence, at `output + outputRows[i] * hiddenSize`.
+    func embed(
+        _ sequences: [[Int32]], outputRows: [Int], into output: UnsafeMutablePointer<Float>,
+        workspace: EncoderWorkspace
+    ) {
+        let c = configuration
+        let h = c.hiddenSize
+        var offsets: [Int] = []
+        offsets.reserveCapacity(sequences.count + 1)
+        var total = 0
+        var longest = 0
+        for sequence in sequences {
+            offsets.append(total)
+            total += sequence.count
+            longest = max(longest, sequence.count)
+        }
+        offsets.append(total)
+        guard total > 0 else { return }
+        workspace.reserve(tokens: total, longestSequence: longest)
+
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        let x = workspace.states!
+        for (index, sequence) in sequences.enumerated() {
+            for (position, token) in sequence.enumerated() {
+                let row = x + (offsets[index] + position) * h
+                let word = weights.wordEmbeddings + Int(token) * h
+                let place = weights.positionEmbeddings + position * h
+                let type = weights.tokenTypeEmbeddings
+                var column = 0
+                while column < h {
+                    let sum = VectorKernels.load(word, column) + VectorKernels.load(place, column)
+                        + VectorKernels.load(type, column)
+                    VectorKernels.store(sum, row, column)
+                    column += VectorKernels.width
+                }
+            }
+        }
+        VectorKernels.addLayerNorm(
+            x, rows: total, width: h, bias: nil, residual: nil,
+            gamma: weights.embeddingNormGamma, beta: weights.embeddingNormBeta, epsilon: c.layerNormEpsilon)
+
+        for layer in weights.layers {
+            encoderLayer(layer, tokens: total, offsets: offsets, workspace: workspace)
+        }
+
+        // Mean pooling over each sequence's tokens, then L2 normalisation.
+        for index in 0..<sequences.count {
+            let start = offsets[index]
+            let count = offsets[index + 1] - start
+            let out = output + outputRows[index] * h
+            var column = 0
+            while column < h {
+                var sum = VectorKernels.Vector()
+                for row in start..<(start + count) {
+                    sum += VectorKernels.load(x + row * h, column)
+                }
+                VectorKernels.store(sum / Float(count), out, column)
+                column += VectorKernels.width
+            }
+            var squares = VectorKernels.Vector()
+            column = 0
+            while column < h {
+                let value = VectorKernels.load(out, column)
+                squares.addProduct(value, value)
+                column += VectorKernels.width
+            }
+            let inverseNorm = 1 / max(squares.sum().squareRoot(), 1e-12)
+            column = 0
+            while column < h {
+                VectorKernels.store(VectorKernels.load(out, column) * inverseNorm, out, column)
+                column += VectorKernels.width
+            }
+        }
+    }
+
+    private func encoderLayer(_ layer: BertWeights.Layer, tokens: Int, offsets: [Int], workspace: EncoderWorkspace) {
+        let c = configuration
+        let h = c.hiddenSize
+        let x = workspace.states!
+        let qkv = workspace.qkv!
+        let context = workspace.context!
+        let projected = workspace.projected!
+        let expanded = workspace.expanded!
+        let m = Int32(tokens)
+
+        // Fused query/key/value projection for every token of the pass (query pre-scaled by 1/√headSize).
+        linear(x, rows: m, inputs: h, weight: layer.qkvWeight, outputs: 3 * h, into: qkv)
+        VectorKernels.addBias(qkv, rows: tokens, width: 3 * h, bias: layer.qkvBias)
+
+        // Attention per sequence and head: scores = Q·Kᵀ, softmax, context = scores·V.
+        let d = Int32(c.headSize)
+        let stride = Int32(3 * h)
+        let scores = workspace.scores!
+        for index in 0..<(offsets.count - 1) {
+            let start = offsets[index]
+            let length = offsets[index + 1] - start
+            let n = Int32(length)
+            let base = qkv + start * 3 * h
+            for head in 0..<c.headCount {
+                let query = base + head * c.headSize
+                let key = base + h + head * c.headSize
+                let value = base + 2 * h + head * c.headSize
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, query, stride, key, stride, 0, scores, n)
+                VectorKernels.softmaxRows(scores, rows: length, count: length, stride: length)
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1, scores, n, value, stride, 0,
+                    context + start * h + head * c.headSize, Int32(h))
+            }
+        }
+
+        // Output projection, residual, LayerNorm.
+        linear(context, rows: m, inputs: h, weight: layer.attentionOutputWeight, outputs: h, into: projected)
+        VectorKernels.addLayerNorm(
+            x, rows: tokens, width: h, bias: layer.attentionOutputBias, residual: projected,
+            gamma: layer.attentionNormGamma, beta: layer.attentionNormBeta, epsilon: c.layerNormEpsilon)
+
+        // Feed-forward: GELU(x·W1ᵀ + b1)·W2ᵀ + b2, residual, LayerNorm.
+        linear(x, rows: m, inputs: h, weight: layer.intermediateWeight, outputs: c.intermediateSize, into: expanded)
+        VectorKernels.addBiasGELU(expanded, rows: tokens, width: c.intermediateSize, bias: layer.intermediateBias)
+        linear(expanded, rows: m, inputs: c.intermediateSize, weight: layer.outputWeight, outputs: h, into: projected)
+        VectorKernels.addLayerNorm(
+            x, rows: tokens, width: h, bias: layer.outputBias, residual: projected,
+            gamma: layer.outputNormGamma, beta: layer.outputNormBeta, epsilon: c.layerNormEpsilon)
+    }
+
+    /// `output = input · weightᵀ` with PyTorch's [outputs, inputs] weight layout.
+    @inline(__always)
+    private func linear(
+        _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, weight: UnsafePointer<Float>, outputs: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, rows, Int32(outputs), Int32(inputs), 1, input, Int32(inputs),
+            weight, Int32(inputs), 0, output, Int32(outputs))
+    }
+}
