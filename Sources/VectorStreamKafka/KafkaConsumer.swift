@@ -69,6 +69,9 @@ public final class KafkaConsumer: Sendable {
     private let pollQueue = DispatchQueue(label: "vectorstream.kafka.consumer.poll")
     private let queryQueue = DispatchQueue(label: "vectorstream.kafka.consumer.query", attributes: .concurrent)
     private let closed = Atomic<Bool>(false)
+    /// Committed offsets as last known (our own commits, or asked once): `lag()` must not cost a broker
+    /// round trip per partition after every batch.
+    private let committedCache = Mutex<[TopicPartition: Int64]>([:])
     private let logger: Logger
 
     /// Creates the consumer and subscribes to `topics` (default: the configuration's raw-events topic).
@@ -254,6 +257,7 @@ public final class KafkaConsumer: Sendable {
                 defer { rd_kafka_topic_partition_list_destroy(list) }
                 let err = rd_kafka_commit(handle.pointer, list, 0)
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET {
+                    committedCache.withLock { $0.merge(offsets) { max($0, $1) } }
                     continuation.resume(returning: true)
                 } else if err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION
                             || err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID {
@@ -286,6 +290,30 @@ public final class KafkaConsumer: Sendable {
         public var lag: Int64 { max(0, high - (committed >= 0 ? committed : low)) }
         /// Messages this consumer has not yet read.
         public var unread: Int64 { max(0, high - (position >= 0 ? position : committed >= 0 ? committed : low)) }
+    }
+
+    /// Lag per owned partition from what the client already knows: its own commits and the high watermarks
+    /// of its latest fetches. Asks the brokers only for committed offsets of partitions it has not seen yet.
+    public func cachedLag() async throws -> [TopicPartition: Int64] {
+        let owned = assignedPartitions
+        let unknown = committedCache.withLock { cache in owned.filter { cache[$0] == nil } }
+        if !unknown.isEmpty {
+            let fetched = try await offsets(for: Set(unknown))
+            committedCache.withLock { cache in
+                for (tp, o) in fetched where cache[tp] == nil { cache[tp] = o.committed }
+            }
+        }
+        let committed = committedCache.withLock { $0 }
+        var result: [TopicPartition: Int64] = [:]
+        for tp in owned {
+            var low: Int64 = -1
+            var high: Int64 = -1
+            guard rd_kafka_get_watermark_offsets(handle.pointer, tp.topic, tp.partition, &low, &high)
+                    == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
+            let position = committed[tp] ?? -1
+            result[tp] = max(0, high - (position >= 0 ? position : max(low, 0)))
+        }
+        return result
     }
 
     /// Asks the brokers for offsets of the owned partitions (or of `partitions`).

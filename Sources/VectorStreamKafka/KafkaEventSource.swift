@@ -27,10 +27,11 @@ public final class KafkaEventSource: EventSource {
     public func nextBatch(maxRecords: Int, deadline: ContinuousClock.Instant) async throws -> RecordBatch? {
         guard !consumer.isClosed else { return nil }
         let fromTimestamp = configuration.latencyFromMessageTimestamp
+        let names = TopicNames()
         let polled: KafkaConsumer.Polled<RawRecord>
         do {
             polled = try await consumer.poll(maxMessages: maxRecords, deadline: deadline, returnEarly: false) { message in
-                Self.record(from: message, latencyFromTimestamp: fromTimestamp)
+                Self.record(from: message, topicNames: names, latencyFromTimestamp: fromTimestamp)
             }
         } catch let error as KafkaError where error.kind == .closed {
             return nil
@@ -53,10 +54,11 @@ public final class KafkaEventSource: EventSource {
         }
     }
 
-    /// Messages the group has not yet committed, per partition this worker owns.
+    /// Messages the group has not yet committed, per partition this worker owns, from the client's own
+    /// knowledge (the engine asks after every batch): its commits and the high watermarks of its fetches.
     public func lag() async -> [TopicPartition: Int64] {
         do {
-            return try await consumer.offsets().mapValues(\.lag)
+            return try await consumer.cachedLag()
         } catch {
             logger.warning("kafka lag unavailable", metadata: ["error": "\(error)"])
             return [:]
@@ -79,9 +81,10 @@ public final class KafkaEventSource: EventSource {
         await consumer.close()
     }
 
-    static func record(from m: UnsafePointer<rd_kafka_message_t>, latencyFromTimestamp: Bool) -> RawRecord {
+    static func record(from m: UnsafePointer<rd_kafka_message_t>, topicNames: TopicNames,
+                       latencyFromTimestamp: Bool) -> RawRecord {
         let bytes = m.pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.pointee.len)) } ?? []
-        let position = SourcePosition(topic: String(cString: rd_kafka_topic_name(m.pointee.rkt)),
+        let position = SourcePosition(topic: topicNames.name(of: m.pointee.rkt),
                                       partition: m.pointee.partition, offset: m.pointee.offset)
         var arrival = monotonicNanos()
         if latencyFromTimestamp {
@@ -94,5 +97,19 @@ public final class KafkaEventSource: EventSource {
             }
         }
         return RawRecord(bytes: bytes, position: position, arrivalNanos: arrival)
+    }
+}
+
+/// Topic names by librdkafka topic handle, so a batch does not build the same string per message.
+/// `@unchecked Sendable`: used by one poll call at a time, on the consumer's poll queue.
+final class TopicNames: @unchecked Sendable {
+    private var last: (handle: OpaquePointer, name: String)?
+
+    func name(of handle: OpaquePointer?) -> String {
+        guard let handle else { return "" }
+        if let last, last.handle == handle { return last.name }
+        let name = String(cString: rd_kafka_topic_name(handle))
+        last = (handle, name)
+        return name
     }
 }

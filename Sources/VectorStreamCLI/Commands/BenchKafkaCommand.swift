@@ -3,11 +3,14 @@ import Foundation
 import Logging
 import Synchronization
 import VectorStreamCore
+import VectorStreamEmbedded
 import VectorStreamGenerator
 import VectorStreamKafka
 
 /// `vectorstream bench kafka`: generated events through a Kafka broker into the micro-batch engine, with the
 /// catalog already embedded, so the figures are those of ingestion (Kafka, parse, validate, dedup, store, commit).
+/// Stores: the embedded ones by default (SQLite events, the vector index pre-filled with the catalog, in-memory
+/// dedup); `--stores memory` counts events instead of writing them, to see Kafka's own ceiling.
 ///
 /// Two phases, each on its own topic:
 /// - backlog: N events are produced first, then consumed as fast as possible: events/s.
@@ -45,6 +48,17 @@ struct BenchKafkaCommand: AsyncParsableCommand {
 
     @Option(help: "Micro-batch trigger interval (e.g. 100ms).")
     var triggerInterval = "100ms"
+
+    enum Stores: String, ExpressibleByArgument, CaseIterable {
+        case embedded
+        case memory
+    }
+
+    @Option(help: "embedded (SQLite events + vector index, as `run` without backends) or memory (counting only).")
+    var stores: Stores = .embedded
+
+    @Option(help: "Directory for the embedded stores (emptied first).")
+    var dataDir = ".data/bench-kafka"
 
     @Flag(help: "Print the figures as JSON.")
     var json = false
@@ -158,14 +172,8 @@ struct BenchKafkaCommand: AsyncParsableCommand {
             return Double(count) / Self.seconds(start.duration(to: .now))
         }
 
-        var producedPerSecond = 0.0
-        let producing: Task<Double, Error>?
-        if rate == nil {
-            producedPerSecond = try await produceAll()
-            producing = nil
-        } else {
-            producing = Task { try await produceAll() }
-        }
+        // Backlog: everything is in the topic before the consumer starts.
+        var producedPerSecond = rate == nil ? try await produceAll() : 0
 
         let source = try await KafkaEventSource(configuration: configuration, logger: logger)
         let engineConfiguration: EngineConfiguration = {
@@ -176,30 +184,61 @@ struct BenchKafkaCommand: AsyncParsableCommand {
             return e
         }()
         let embedder = PrewarmedEmbedder()
-        let vectors = PrewarmedVectors(catalog: catalog, modelVersion: embedder.modelVersion)
-        let sink = CountingSink()
+        let dedup = InMemoryDedupStore(capacity: count + 1_000)
+        let vectors: any VectorStore
+        let sink: any EventSink
+        switch stores {
+        case .memory:
+            vectors = PrewarmedVectors(catalog: catalog, modelVersion: embedder.modelVersion)
+            sink = CountingSink()
+        case .embedded:
+            let directory = (dataDir as NSString).appendingPathComponent(name)
+            try? FileManager.default.removeItem(atPath: directory)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let database = try EmbeddedDatabase(directory: directory)
+            let index = try EmbeddedVectorIndex(database: database, dimension: embedder.dimension)
+            // The catalog already embedded: one stored vector per product under its current text hash.
+            try await index.upsert(catalog.map { product in
+                ProductVector(productID: product.id, vector: PrewarmedEmbedder.unitVector, name: product.name,
+                              category: product.category, price: product.price, modelVersion: embedder.modelVersion,
+                              textHash: ContentHash.productText(product, modelVersion: embedder.modelVersion),
+                              updatedAt: wallClockMillis())
+            })
+            vectors = index
+            sink = SQLiteEventStore(database: database)
+        }
         let engine = MicroBatchEngine(configuration: engineConfiguration, stages: PipelineStages(
-            source: source, dedup: MemoryDedup(), embedder: embedder, vectors: vectors, events: sink,
+            source: source, dedup: dedup, embedder: embedder, vectors: vectors, events: sink,
             deadLetters: try KafkaDeadLetterSink(configuration: configuration, workerID: "bench", logger: logger)),
             logger: logger)
 
-        let start = ContinuousClock.now
         let running = Task { try await engine.run() }
-        while engine.stats.eventsTotal < Int64(count) {
-            try await Task.sleep(for: .milliseconds(20))
-            if let producing, producing.isCancelled { break }
+        // Live: production starts once the worker is in the group, so no latency is the join's.
+        var producing: Task<Double, Error>?
+        if rate != nil {
+            while !source.consumer.hasJoinedGroup { try await Task.sleep(for: .milliseconds(20)) }
+            producing = Task { try await produceAll() }
         }
-        let consumeSeconds = Self.seconds(start.duration(to: .now))
+        // The clock starts at the first stored batch, so the group join is not counted as consuming time.
+        var first: (at: ContinuousClock.Instant, events: Int64)?
+        while engine.stats.eventsTotal < Int64(count) {
+            try await Task.sleep(for: .milliseconds(10))
+            if first == nil, case let total = engine.stats.eventsTotal, total > 0 { first = (.now, total) }
+        }
+        let end = ContinuousClock.now
         running.cancel()
         _ = try? await running.value
         if let producing { producedPerSecond = try await producing.value }
         await source.close()
+        let consumeSeconds = first.map { Self.seconds($0.at.duration(to: end)) } ?? 0
+        let consumedAfterFirst = Double(Int64(count) - (first?.events ?? 0))
 
         let stats = engine.stats
         return PhaseResult(
             phase: name, produced: count, producedPerSecond: producedPerSecond, stored: stats.eventsStored,
             deadLettered: stats.eventsRejected, deduplicated: stats.eventsDeduplicated,
-            productsEmbedded: stats.productsEmbedded, consumeSeconds: consumeSeconds, eventsPerSecond: Double(stats.eventsTotal) / consumeSeconds,
+            productsEmbedded: stats.productsEmbedded, consumeSeconds: consumeSeconds,
+            eventsPerSecond: consumeSeconds > 0 ? consumedAfterFirst / consumeSeconds : 0,
             latencyP50Millis: stats.latencyP50Millis, latencyP99Millis: stats.latencyP99Millis,
             latencyMaxMillis: stats.latencyMaxMillis,
             balanced: stats.eventsStored + stats.eventsRejected + stats.eventsDeduplicated == Int64(count))
@@ -212,24 +251,12 @@ struct BenchKafkaCommand: AsyncParsableCommand {
 
 // MARK: Stand-ins: the catalog is already embedded, events are counted where a store would write them.
 
-private final class MemoryDedup: DedupStore {
-    private let seen = Mutex<[DedupNamespace: Set<String>]>([:])
-    func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
-        seen.withLock { s in keys.map { s[namespace, default: []].insert($0).inserted } }
-    }
-    func confirm(_ keys: [String], in namespace: DedupNamespace) async throws {}
-    func release(_ keys: [String], in namespace: DedupNamespace) async throws {
-        seen.withLock { s in for key in keys { s[namespace]?.remove(key) } }
-    }
-}
-
 /// Not called when the catalog is pre-embedded; the engine's `products_embedded` shows any miss.
 private struct PrewarmedEmbedder: TextEmbedder {
     let modelVersion = "all-MiniLM-L6-v2"
     let dimension = 384
-    func embed(_ texts: [String]) async throws -> [[Float]] {
-        texts.map { _ in [Float](repeating: 0.05, count: 384) }
-    }
+    static let unitVector: [Float] = [1] + [Float](repeating: 0, count: 383)
+    func embed(_ texts: [String]) async throws -> [[Float]] { texts.map { _ in Self.unitVector } }
 }
 
 private final class PrewarmedVectors: VectorStore {
