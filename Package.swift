@@ -68,7 +68,13 @@ let package = Package(
         ),
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", pkgConfig: "rdkafka",
                        providers: [.apt(["librdkafka-dev"])]),
-        .target(name: "VectorStreamKafka", dependencies: ["VectorStreamCore", "CRdKafka"]),
+        // librdkafka >= 2.10 is loaded at run time from .vendor/lib (scripts/setup.sh), found through the rpath
+        // (binaries and the test bundle live in .build/<triple>/<configuration>/, three levels below the root).
+        .target(
+            name: "VectorStreamKafka",
+            dependencies: ["VectorStreamCore", "CRdKafka", .product(name: "Logging", package: "swift-log")],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../../../.vendor/lib"])]
+        ),
         .target(
             name: "VectorStreamClickHouse",
             dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -108,8 +114,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../../.vendor/lib"])]
+            ]
         ),
 
         // MARK: Tests. Unit tests need no server; IntegrationTests start real servers via scripts/.
