@@ -60,7 +60,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Its RESP unit tests check the internal codec; tests run in release (see scripts/test.sh).
+            swiftSettings: [.unsafeFlags(["-enable-testing"], .when(configuration: .release))]
         ),
         .target(
             name: "VectorStreamRedis",

@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import VectorStreamClickHouse
 import VectorStreamCore
+import VectorStreamKafka
+import VectorStreamRedis
 import VectorStreamVectorDB
 import VectorStreamEmbedded
 import VectorStreamEmbedder
@@ -66,12 +68,36 @@ struct PipelineAssembly: Sendable {
             closers.append { try? await clickhouse.shutdown() }
             logger.info("events and analytics in ClickHouse")
         }
-        let deadLetters: any DeadLetterSink = sqlite
-        let notifier: (any Notifier)? = nil
-        let dedup: any DedupStore = InMemoryDedupStore()
-        let embeddingCache: any EmbeddingCache = InMemoryEmbeddingCache()
-        let queryCache: any QueryCache = InMemoryQueryCache()
-        let liveState: any LiveStateStore = SQLiteLiveState(database: database)
+        var deadLetters: any DeadLetterSink = sqlite
+        var notifier: (any Notifier)? = nil
+        if configuration.kafka.brokers != nil {
+            let kafka = try KafkaConfiguration(settings: configuration.kafka, clientID: configuration.pipeline.workerID)
+            deadLetters = try KafkaDeadLetterSink(configuration: kafka, workerID: configuration.pipeline.workerID)
+            notifier = try KafkaNotifier(configuration: kafka)
+            logger.info("dead letters and notifications on Kafka")
+        }
+
+        var dedup: any DedupStore = InMemoryDedupStore()
+        var embeddingCache: any EmbeddingCache = InMemoryEmbeddingCache()
+        var queryCache: any QueryCache = InMemoryQueryCache()
+        var liveState: any LiveStateStore = SQLiteLiveState(database: database)
+        if configuration.redis.url != nil {
+            let redis = try RedisBackend(settings: configuration.redis, workerID: configuration.pipeline.workerID,
+                                         embeddingDimension: embedder.dimension, logger: logger)
+            do {
+                try await redis.checkReachable()
+            } catch {
+                await redis.close()
+                throw ConfigurationError("Redis at \(VectorStreamConfiguration.maskURL(configuration.redis.url ?? "")) is not usable: \(error)")
+            }
+            dedup = redis.dedup
+            embeddingCache = redis.embeddingCache
+            queryCache = redis.queryCache
+            liveState = redis.liveState
+            health.append(redis.health)
+            closers.append { await redis.close() }
+            logger.info("dedup, caches and live state in Redis")
+        }
 
         let allClosers = closers
         return PipelineAssembly(

@@ -16,6 +16,8 @@ struct PipelineRunner {
     let expectedEvents: Int?
     /// Stop when the source has been idle this long (Kafka `--until-idle`).
     var untilIdle: Duration?
+    /// For `--until-idle` with Kafka: whether the group has read up to the high watermarks.
+    var isCaughtUp: (@Sendable () async -> Bool)?
     /// Keep serving the API after the source ends (until interrupted).
     var serveAfterSource = false
 
@@ -24,7 +26,7 @@ struct PipelineRunner {
         let engine = MicroBatchEngine(configuration: engineConfiguration, stages: assembly.stages(source: source),
                                       logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: PipelineService(engine: engine, untilIdle: untilIdle, logger: logger),
+            .init(service: PipelineService(engine: engine, untilIdle: untilIdle, isCaughtUp: isCaughtUp, logger: logger),
                   successTerminationBehavior: serveAfterSource ? .ignore : .gracefullyShutdownGroup,
                   failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
@@ -74,6 +76,7 @@ struct PipelineRunner {
 struct PipelineService: Service {
     let engine: MicroBatchEngine
     let untilIdle: Duration?
+    let isCaughtUp: (@Sendable () async -> Bool)?
     let logger: Logger
 
     func run() async throws {
@@ -91,7 +94,7 @@ struct PipelineService: Service {
                             if total != lastTotal {
                                 lastTotal = total
                                 idleSince = .now
-                            } else if idleSince.duration(to: .now) >= untilIdle {
+                            } else if idleSince.duration(to: .now) >= untilIdle, await isCaughtUp?() ?? true {
                                 engine.requestStop()
                                 return
                             }

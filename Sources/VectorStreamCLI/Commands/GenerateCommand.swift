@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VectorStreamCore
 import VectorStreamGenerator
+import VectorStreamKafka
 
 /// Deterministic shop events as JSON lines (stdout or a file), paced by a token bucket.
 struct GenerateCommand: AsyncParsableCommand {
@@ -17,6 +18,8 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "Write to this file instead of stdout.") var out: String?
     @Flag(help: "Stamp events with the current time instead of the reproducible simulated clock.") var liveTimestamps = false
     @Flag(help: "Write the catalog (one JSON product per line) instead of events.") var catalog = false
+    @Option(help: "Produce to Kafka at these bootstrap servers instead of writing JSON lines.") var kafka: String?
+    @Option(help: "Topic for --kafka.") var topic = "ecommerce-events"
 
     func validate() throws {
         if events < 0 { throw ValidationError("--events must not be negative") }
@@ -45,6 +48,10 @@ struct GenerateCommand: AsyncParsableCommand {
             for product in generator.catalog {
                 output.write(try encoder.encode(product) + Data("\n".utf8))
             }
+            return
+        }
+        if let kafka {
+            try await produce(generator, brokers: kafka)
             return
         }
         var stream = generator.makeStream()
@@ -81,5 +88,40 @@ struct GenerateCommand: AsyncParsableCommand {
             }
         }
         progress?.finish()
+    }
+
+    /// Produces with a real, idempotent producer, keyed by user id, paced by the token bucket when --rate is set.
+    private func produce(_ generator: EventGenerator, brokers: String) async throws {
+        let producer = try KafkaEventProducer(configuration: KafkaConfiguration(bootstrapServers: brokers), topic: topic)
+        var stream = generator.makeStream()
+        var bucket = rate.map { TokenBucket(ratePerSecond: $0) }
+        let progress = ProgressReporter(total: events, label: "produced")
+        let started = ContinuousClock.now
+        var sent = 0
+        while sent < events {
+            var n = min(5_000, events - sent)
+            if var b = bucket {
+                let (granted, wait) = b.take(n)
+                bucket = b
+                if granted == 0 {
+                    try await Task.sleep(for: .nanoseconds(Int64(wait)))
+                    continue
+                }
+                n = granted
+            }
+            let records = (0..<n).map { _ -> KafkaEventProducer.Record in
+                let r = stream.next()
+                return .init(userID: r.event?.userID, value: r.bytes)
+            }
+            try await producer.send(records)
+            sent += n
+            let elapsed = started.duration(to: .now)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            if sent % 50_000 < n || sent == events { progress.update(done: sent, rate: seconds > 0 ? Double(sent) / seconds : 0) }
+        }
+        try await producer.flush()
+        progress.finish()
+        FileHandle.standardError.write(Data("produced \(producer.delivered) events to \(topic) (\(producer.failed) failed)\n".utf8))
+        if producer.failed > 0 { throw ExitCode.failure }
     }
 }

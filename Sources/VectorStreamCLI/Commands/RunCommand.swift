@@ -3,6 +3,7 @@ import Foundation
 import VectorStreamCore
 import VectorStreamEmbedded
 import VectorStreamGenerator
+import VectorStreamKafka
 import VectorStreamServer
 
 /// The pipeline as it runs in production: one worker of a consumer group, or over a file, stdin or the generator.
@@ -44,7 +45,13 @@ struct RunCommand: AsyncParsableCommand {
         let assembly = try await PipelineAssembly.make(configuration: config, dataDirectory: config.dataDirectory,
                                                        logger: logger)
         let eventSource: any EventSource
+        var kafkaSource: KafkaEventSource?
         switch source {
+        case _ where config.kafka.brokers != nil:
+            let kafka = try KafkaConfiguration(settings: config.kafka, clientID: config.pipeline.workerID)
+            let consumer = try await KafkaEventSource(configuration: kafka, logger: logger)
+            kafkaSource = consumer
+            eventSource = consumer
         case nil:
             throw ValidationError("give --source FILE|-|generator, or set kafka.brokers (VECTORSTREAM_KAFKA_BROKERS)")
         case "-":
@@ -60,7 +67,9 @@ struct RunCommand: AsyncParsableCommand {
                                                           apiKey: config.http.apiKey, maxBodyBytes: config.http.maxBodyBytes),
             registry: registry, logger: logger, expectedEvents: events)
         runner.untilIdle = untilIdle.map { .milliseconds(Int64($0 * 1000)) }
+        if let kafkaSource { runner.isCaughtUp = { await kafkaSource.isCaughtUp() } }
         let stats = try await runner.run(source: eventSource)
+        await kafkaSource?.close()
         try await Summary.make(stats: stats, assembly: assembly, dataDirectory: config.dataDirectory).print(json: json)
     }
 }
