@@ -8,4 +8,5 @@ scripts/setup.sh
 trap 'scripts/services/stop-all.sh' EXIT
 # Release: the embedder's and the index's SIMD loops are what the tests exercise; one build serves tests and binary.
 swift build -c release --build-tests
-swift test -c release --skip-build "$@"
+# A hung test must fail the run, not eat CI's 90 minutes.
+timeout --signal=KILL 45m swift test -c release --skip-build "$@"

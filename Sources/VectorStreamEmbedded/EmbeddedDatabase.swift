@@ -20,6 +20,8 @@ public final class EmbeddedDatabase: Sendable {
         configuration.prepareDatabase { db in
             // NORMAL in WAL mode: durable across process crashes (kill -9), fsync at checkpoints.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Keep the indexes' pages in memory: inserts touch them at random (event ids are UUIDs).
+            try db.execute(sql: "PRAGMA cache_size = -131072")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
@@ -30,7 +32,8 @@ public final class EmbeddedDatabase: Sendable {
         m.registerMigration("v1") { db in
             try db.execute(sql: """
                 CREATE TABLE events (
-                    event_id TEXT PRIMARY KEY,
+                    id INTEGER PRIMARY KEY,
+                    event_id TEXT NOT NULL UNIQUE,
                     ts INTEGER NOT NULL,
                     user_id TEXT NOT NULL,
                     event_type TEXT NOT NULL,
@@ -42,7 +45,7 @@ public final class EmbeddedDatabase: Sendable {
                     source_partition INTEGER NOT NULL,
                     source_offset INTEGER NOT NULL,
                     raw BLOB NOT NULL
-                ) WITHOUT ROWID;
+                );
                 CREATE INDEX events_user ON events(user_id, ts);
                 CREATE TABLE product_minute (
                     minute INTEGER NOT NULL,

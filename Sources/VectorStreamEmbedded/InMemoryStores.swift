@@ -15,17 +15,24 @@ public final class InMemoryDedupStore: DedupStore, Sendable {
         var head = 0
     }
 
-    private let spaces = Mutex<[DedupNamespace: Space]>([:])
+    // One lock per namespace, each mutated in place (no copy of the sets per call).
+    private let events = Mutex(Space())
+    private let texts = Mutex(Space())
     /// Most confirmed keys kept per namespace. Default one million.
     public let capacity: Int
 
     public init(capacity: Int = 1_000_000) { self.capacity = capacity }
 
+    private func withSpace<T>(_ namespace: DedupNamespace, _ body: (inout Space) -> T) -> T {
+        switch namespace {
+        case .event: events.withLock { body(&$0) }
+        case .productText: texts.withLock { body(&$0) }
+        }
+    }
+
     public func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
-        spaces.withLock { all in
-            var space = all[namespace, default: Space()]
-            defer { all[namespace] = space }
-            return keys.map { key in
+        withSpace(namespace) { space in
+            keys.map { key in
                 guard !space.done.contains(key) else { return false }
                 return space.pending.insert(key).inserted
             }
@@ -33,9 +40,8 @@ public final class InMemoryDedupStore: DedupStore, Sendable {
     }
 
     public func confirm(_ keys: [String], in namespace: DedupNamespace) async throws {
-        spaces.withLock { all in
-            var space = all[namespace, default: Space()]
-            defer { all[namespace] = space }
+        let capacity = capacity
+        withSpace(namespace) { space in
             for key in keys {
                 space.pending.remove(key)
                 if space.done.insert(key).inserted { space.order.append(key) }
@@ -53,8 +59,8 @@ public final class InMemoryDedupStore: DedupStore, Sendable {
     }
 
     public func release(_ keys: [String], in namespace: DedupNamespace) async throws {
-        spaces.withLock { all in
-            for key in keys { all[namespace]?.pending.remove(key) }
+        withSpace(namespace) { space in
+            for key in keys { space.pending.remove(key) }
         }
     }
 }

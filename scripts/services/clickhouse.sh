@@ -109,8 +109,8 @@ start_locked() {
     write_config
     # setsid: the server gets its own process group, so stop_by_pid ends it and nothing else.
     # shellcheck disable=SC2086
-    setsid $cmd --config-file="$DIR/config.xml" >>"$DIR/log/stdout.log" 2>&1 </dev/null &
-    echo $! >"$(pid_file "$NAME")"
+    spawn_detached "$DIR/log/stdout.log" $cmd --config-file="$DIR/config.xml"
+    echo "$SPAWNED_PID" >"$(pid_file "$NAME")"
     if ! wait_until 60 ping_ok; then
         echo "clickhouse.sh: server did not answer /ping within 60 s; last log lines:" >&2
         tail -n 20 "$DIR/log/clickhouse-server.err.log" "$DIR/log/stdout.log" >&2 2>/dev/null || true

@@ -44,3 +44,19 @@ stop_by_pid() {
     fi
     rm -f "$pf"
 }
+
+# spawn_detached LOG COMMAND...: starts COMMAND in its own session (so stop_by_pid can signal its group),
+# stdio to LOG, and with every other inherited descriptor closed: a server that outlives this script must not
+# hold open the pipes or sockets of whoever started it (a test process would wait for EOF forever).
+# The pid is left in SPAWNED_PID.
+spawn_detached() {
+    local log=$1; shift
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec setsid "$@" >>"$log" 2>&1 </dev/null
+    ) &
+    SPAWNED_PID=$!
+}

@@ -36,12 +36,12 @@ start_locked() {
     install
     local bin; bin="$(tansu_binary)"
     # setsid: its own process group, so stop_by_pid ends the broker and nothing else.
-    setsid "$bin" broker \
+    : >"$RUN_DIR/$NAME.log"
+    spawn_detached "$RUN_DIR/$NAME.log" "$bin" broker \
         --listener-url "tcp://$HOST:$PORT" \
         --advertised-listener-url "tcp://$HOST:$PORT" \
-        --storage-engine "memory://tansu/" \
-        >"$RUN_DIR/$NAME.log" 2>&1 </dev/null &
-    echo $! >"$(pid_file "$NAME")"
+        --storage-engine "memory://tansu/"
+    echo "$SPAWNED_PID" >"$(pid_file "$NAME")"
     if ! wait_until 30 port_answers; then
         echo "kafka: tansu did not open $HOST:$PORT; log: $RUN_DIR/$NAME.log" >&2
         tail -n 20 "$RUN_DIR/$NAME.log" >&2 || true

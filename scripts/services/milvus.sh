@@ -89,8 +89,9 @@ start_locked() {
     mkdir -p "$DIR/data"
     # setsid: its own session and process group, so stop_all ends the wrapper and its child and nothing else.
     # The lock's descriptor is closed for it, so a long-running server never holds the start lock.
-    setsid milvus-server --data "$DIR/data" --proxy-port "$PORT" >"$LOG" 2>&1 </dev/null {lock_fd}>&- &
-    echo $! >"$SERVER_PID_FILE"
+    : >"$LOG"
+    spawn_detached "$LOG" milvus-server --data "$DIR/data" --proxy-port "$PORT"
+    echo "$SPAWNED_PID" >"$SERVER_PID_FILE"
     if ! wait_until 60 record_child; then
         echo "milvus: the server process did not start; log: $LOG" >&2
         tail -n 20 "$LOG" >&2 || true

@@ -136,21 +136,6 @@ enum ClickHouseTestSupport {
     /// Runs `scripts/services/clickhouse.sh` with extra environment (a second, private server).
     @discardableResult
     static func serviceScript(_ argument: String, environment: [String: String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [TestServices.repoRoot.appendingPathComponent("scripts/services/clickhouse.sh").path, argument]
-        process.currentDirectoryURL = TestServices.repoRoot
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw TestServices.StartFailure(description: "clickhouse.sh \(argument) failed: \(text)")
-        }
-        return text.split(separator: "\n").last.map(String.init) ?? ""
+        try TestServices.run(script: "scripts/services/clickhouse.sh", arguments: [argument], environment: environment)
     }
 }

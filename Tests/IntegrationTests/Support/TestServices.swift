@@ -20,18 +20,26 @@ enum TestServices {
 
     /// Runs a repo script and returns the last line it printed.
     @discardableResult
-    static func run(script: String, arguments: [String]) throws -> String {
+    static func run(script: String, arguments: [String], environment: [String: String] = [:]) throws -> String {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [repoRoot.appendingPathComponent(script).path] + arguments
         process.currentDirectoryURL = repoRoot
-        let output = Pipe()
+        // A file, not a pipe: a server the script leaves running must never be able to hold our read end open.
+        let outputPath = NSTemporaryDirectory() + "vectorstream-script-\(UUID().uuidString).out"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardOutput = output
         process.standardError = FileHandle.standardError
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        try? output.close()
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
             throw StartFailure(description: "\(script) \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(text)")
         }
