@@ -125,29 +125,29 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
 
     private func searchLocked(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String) -> [SearchHit] {
         guard let version = versionTable[modelVersion] else { return [] }
-        var category: Int32 = -1
+        var wantedCategory: Int32 = -1
         if let wanted = filter.category {
             guard let id = categoryTable[wanted] else { return [] }
-            category = id
+            wantedCategory = id
         }
+        let category = wantedCategory
         let candidates = min(ids.count, (k + filter.excludedProductIDs.count) * 4 + 16)
-        var top = TopK(capacity: candidates)
-        let dim = dimension
-        query.withUnsafeBufferPointer { q in
-            quantized.withUnsafeBufferPointer { m in
-                for row in 0..<ids.count {
-                    guard versionIDs[row] == version, category < 0 || categoryIDs[row] == category else { continue }
-                    if filter.minPrice != nil || filter.maxPrice != nil {
-                        let price = payloads[row].price
-                        if let lo = filter.minPrice, price < lo { continue }
-                        if let hi = filter.maxPrice, price > hi { continue }
-                    }
-                    let score = dotInt8(q.baseAddress!, m.baseAddress! + row * dim, dim) * scales[row]
-                    top.offer(score, row)
-                }
-            }
+        // Large indexes are scanned in one slice per core; each slice keeps its own best candidates.
+        let rows = ids.count
+        let slices = rows >= 20_000 ? min(ProcessInfo.processInfo.activeProcessorCount, 4) : 1
+        let partial = UnsafeMutableBufferPointer<TopK>.allocate(capacity: slices)
+        defer { partial.deinitialize().deallocate() }
+        let out = SliceResults(buffer: partial)
+        let scan: @Sendable (Int) -> Void = { slice in
+            let lo = rows * slice / slices, hi = rows * (slice + 1) / slices
+            out.buffer.baseAddress!.advanced(by: slice).initialize(
+                to: self.scanSlice(query, lo..<hi, candidates: candidates, filter: filter, version: version, category: category))
         }
+        if slices == 1 { scan(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: scan) }
+        var top = TopK(capacity: candidates)
+        for slice in partial { for (score, row) in zip(slice.scores, slice.rows) { top.offer(score, row) } }
         // Exact rescoring of the candidates.
+        let dim = dimension
         var hits: [SearchHit] = []
         hits.reserveCapacity(top.count)
         query.withUnsafeBufferPointer { q in
@@ -161,6 +161,34 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
         }
         hits.sort { $0.score != $1.score ? $0.score > $1.score : $0.productID < $1.productID }
         return Array(hits.prefix(k))
+    }
+
+    /// The best `candidates` rows of `range` by approximate (int8) score. Caller holds the read lock.
+    private func scanSlice(_ query: [Float], _ range: Range<Int>, candidates: Int, filter: SearchFilter, version: Int32,
+                           category: Int32) -> TopK {
+        var top = TopK(capacity: candidates)
+        let dim = dimension
+        let priceFiltered = filter.minPrice != nil || filter.maxPrice != nil
+        query.withUnsafeBufferPointer { q in
+            quantized.withUnsafeBufferPointer { m in
+                versionIDs.withUnsafeBufferPointer { versions in
+                    categoryIDs.withUnsafeBufferPointer { categories in
+                        scales.withUnsafeBufferPointer { scales in
+                            for row in range {
+                                guard versions[row] == version, category < 0 || categories[row] == category else { continue }
+                                if priceFiltered {
+                                    let price = payloads[row].price
+                                    if let lo = filter.minPrice, price < lo { continue }
+                                    if let hi = filter.maxPrice, price > hi { continue }
+                                }
+                                top.offer(dotInt8(q.baseAddress!, m.baseAddress! + row * dim, dim) * scales[row], row)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return top
     }
 
     public func vector(forProduct id: String) async throws -> ProductVector? {
@@ -191,6 +219,11 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
     }
 
     public func checkHealth() async -> DependencyHealth { .ok }
+}
+
+/// One result slot per slice; each slice writes only its own.
+private struct SliceResults: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<TopK>
 }
 
 /// Keeps the `capacity` best (score, row) pairs seen; a min-heap so each offer is O(log n) only when it enters.

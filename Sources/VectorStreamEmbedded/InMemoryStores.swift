@@ -159,7 +159,7 @@ public final class SQLiteLiveState: LiveStateStore, Sendable {
 
     /// The time series of one worker's figures since `since`.
     public func history(worker: String, since: EpochMillis) async throws -> [(EpochMillis, PipelineStats)] {
-        let rows = try await database.pool.read { db in
+        let rows = try database.pool.read { (db: Database) -> [Row] in
             try Row.fetchAll(db, sql: "SELECT ts, stats FROM metrics_history WHERE worker = ? AND ts >= ? ORDER BY ts",
                              arguments: [worker, since])
         }
