@@ -43,15 +43,16 @@ struct CrashRecoveryTests {
         let file = dir + "/events.jsonl"
         var stream = EventGenerator(configuration: GeneratorConfiguration(seed: 99, productCount: 120, invalidRatio: 0.01))
             .makeStream()
-        let records = (0..<30_000).map { _ in stream.next() }
+        let records = (0..<150_000).map { _ in stream.next() }
         try Data(records.flatMap { $0.bytes + [0x0A] }).write(to: URL(fileURLWithPath: file))
         let dataDir = dir + "/data"
 
         var random = SeededRandom(seed: UInt64(Date().timeIntervalSince1970))
         var kills = 0
-        for _ in 0..<5 {
+        for attempt in 0..<12 where kills < 5 {
             let process = try start(binary, file: file, dataDir: dataDir)
-            try await Task.sleep(for: .milliseconds(400 + random.below(1_600)))
+            // Early kills land while the model loads or the catalog is embedded; later ones mid-stream.
+            try await Task.sleep(for: .milliseconds(100 + random.below(attempt < 2 ? 600 : 2_500)))
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 kills += 1
