@@ -4,8 +4,8 @@ import VectorStreamCore
 
 /// An exact in-process vector index, persisted in the embedded database.
 ///
-/// Vectors are unit length, so inner product is cosine. A query scans an int8 copy of the matrix (a quarter of
-/// the memory traffic of float32) and rescores the best candidates exactly in float32: exact top-k in practice,
+/// Vectors are unit length, so inner product is cosine. A query, quantized to int8, scans an int8 copy of the matrix
+/// (a quarter of the memory traffic of float32, integer arithmetic) and rescores the best candidates exactly in float32: exact top-k in practice,
 /// and fast enough up to about 100k products. Past that, use Milvus or Qdrant.
 public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked Sendable {
     // @unchecked: every stored property below `lock` is read and written only under it.
@@ -169,7 +169,12 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
         var top = TopK(capacity: candidates)
         let dim = dimension
         let priceFiltered = filter.minPrice != nil || filter.maxPrice != nil
-        query.withUnsafeBufferPointer { q in
+        // The query in int8 too: integer dot products are several times faster than int8→float conversions,
+        // and the candidates are rescored exactly afterwards.
+        let queryMax = query.reduce(0) { max($0, abs($1)) }
+        let queryScale = queryMax > 0 ? queryMax / 127 : 1
+        let q8 = query.map { Int8(($0 / queryScale).rounded()) }
+        q8.withUnsafeBufferPointer { q in
             quantized.withUnsafeBufferPointer { m in
                 versionIDs.withUnsafeBufferPointer { versions in
                     categoryIDs.withUnsafeBufferPointer { categories in
@@ -181,7 +186,7 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
                                     if let lo = filter.minPrice, price < lo { continue }
                                     if let hi = filter.maxPrice, price > hi { continue }
                                 }
-                                top.offer(dotInt8(q.baseAddress!, m.baseAddress! + row * dim, dim) * scales[row], row)
+                                top.offer(Float(dotInt8Int8(q.baseAddress!, m.baseAddress! + row * dim, dim)) * scales[row], row)
                             }
                         }
                     }
@@ -279,23 +284,20 @@ struct TopK {
     }
 }
 
-/// Float query · int8 row, sixteen lanes at a time.
+/// Int8 query · int8 row with Int32 accumulation, sixteen lanes at a time (no float conversion in the loop).
 @inline(__always)
-func dotInt8(_ q: UnsafePointer<Float>, _ m: UnsafePointer<Int8>, _ n: Int) -> Float {
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+func dotInt8Int8(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, _ n: Int) -> Int32 {
+    var acc = SIMD16<Int32>()
     var i = 0
-    let qRaw = UnsafeRawPointer(q), mRaw = UnsafeRawPointer(m)
-    while i + 32 <= n {
-        let m0 = mRaw.loadUnaligned(fromByteOffset: i, as: SIMD16<Int8>.self)
-        let m1 = mRaw.loadUnaligned(fromByteOffset: i + 16, as: SIMD16<Int8>.self)
-        let q0 = qRaw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        let q1 = qRaw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
-        acc0 += q0 * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: m0))
-        acc1 += q1 * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: m1))
-        i += 32
+    let aRaw = UnsafeRawPointer(a), bRaw = UnsafeRawPointer(b)
+    while i + 16 <= n {
+        let x = SIMD16<Int32>(truncatingIfNeeded: aRaw.loadUnaligned(fromByteOffset: i, as: SIMD16<Int8>.self))
+        let y = SIMD16<Int32>(truncatingIfNeeded: bRaw.loadUnaligned(fromByteOffset: i, as: SIMD16<Int8>.self))
+        acc &+= x &* y
+        i += 16
     }
-    var sum = (acc0 + acc1).sum()
-    while i < n { sum += q[i] * Float(m[i]); i += 1 }
+    var sum = acc.wrappedSum()
+    while i < n { sum &+= Int32(a[i]) * Int32(b[i]); i += 1 }
     return sum
 }
 
