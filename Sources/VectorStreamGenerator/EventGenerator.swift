@@ -257,3 +257,28 @@ public struct TokenBucket: Sendable {
         return (0, UInt64((1 - tokens) / ratePerSecond * 1e9))
     }
 }
+
+extension TokenBucket {
+    /// Waits until at least one token is free and takes up to `wanted`; returns how many were granted.
+    public mutating func acquire(_ wanted: Int) async throws -> Int {
+        while true {
+            let (granted, wait) = take(wanted)
+            if granted > 0 { return granted }
+            try await Task.sleep(for: .nanoseconds(Int64(wait)))
+        }
+    }
+}
+
+/// Optional pacing: without a rate every request is granted at once.
+public struct Pacer: Sendable {
+    private var bucket: TokenBucket?
+
+    public init(ratePerSecond: Double?) { bucket = ratePerSecond.map { TokenBucket(ratePerSecond: $0) } }
+
+    public mutating func acquire(_ wanted: Int) async throws -> Int {
+        guard var b = bucket else { return wanted }
+        defer { bucket = b }
+        return try await b.acquire(wanted)
+    }
+}
+

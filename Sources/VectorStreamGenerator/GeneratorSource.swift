@@ -15,22 +15,15 @@ public final class GeneratorSource: EventSource, Sendable {
         self.buffer = buffer
         producer = Task.detached(priority: .medium) {
             var stream = generator.makeStream()
-            var bucket = rate.map { TokenBucket(ratePerSecond: $0) }
+            var pacer = Pacer(ratePerSecond: rate)
             var produced: Int64 = 0
             let chunk = 1024
             while !Task.isCancelled {
                 var wanted = chunk
                 if let events { wanted = min(wanted, events - Int(produced)) }
                 if wanted <= 0 { break }
-                if var b = bucket {
-                    let (granted, wait) = b.take(wanted)
-                    bucket = b
-                    if granted == 0 {
-                        try? await Task.sleep(for: .nanoseconds(Int64(wait)))
-                        continue
-                    }
-                    wanted = granted
-                }
+                guard let granted = try? await pacer.acquire(wanted) else { break }
+                wanted = granted
                 var records: [RawRecord] = []
                 records.reserveCapacity(wanted)
                 for _ in 0..<wanted {

@@ -55,23 +55,14 @@ struct GenerateCommand: AsyncParsableCommand {
             return
         }
         var stream = generator.makeStream()
-        var bucket = rate.map { TokenBucket(ratePerSecond: $0) }
+        var pacer = Pacer(ratePerSecond: rate)
         let progress = out != nil ? ProgressReporter(total: events, label: "generated") : nil
         let started = ContinuousClock.now
         var written = 0
         var chunk = [UInt8]()
         chunk.reserveCapacity(1 << 20)
         while written < events {
-            var n = min(1024, events - written)
-            if var b = bucket {
-                let (granted, wait) = b.take(n)
-                bucket = b
-                if granted == 0 {
-                    try await Task.sleep(for: .nanoseconds(Int64(wait)))
-                    continue
-                }
-                n = granted
-            }
+            let n = try await pacer.acquire(min(1024, events - written))
             for _ in 0..<n {
                 chunk += stream.next().bytes
                 chunk.append(0x0A)
@@ -94,21 +85,12 @@ struct GenerateCommand: AsyncParsableCommand {
     private func produce(_ generator: EventGenerator, brokers: String) async throws {
         let producer = try KafkaEventProducer(configuration: KafkaConfiguration(bootstrapServers: brokers), topic: topic)
         var stream = generator.makeStream()
-        var bucket = rate.map { TokenBucket(ratePerSecond: $0) }
+        var pacer = Pacer(ratePerSecond: rate)
         let progress = ProgressReporter(total: events, label: "produced")
         let started = ContinuousClock.now
         var sent = 0
         while sent < events {
-            var n = min(5_000, events - sent)
-            if var b = bucket {
-                let (granted, wait) = b.take(n)
-                bucket = b
-                if granted == 0 {
-                    try await Task.sleep(for: .nanoseconds(Int64(wait)))
-                    continue
-                }
-                n = granted
-            }
+            let n = try await pacer.acquire(min(5_000, events - sent))
             let records = (0..<n).map { _ -> KafkaEventProducer.Record in
                 let r = stream.next()
                 return .init(userID: r.event?.userID, value: r.bytes)
