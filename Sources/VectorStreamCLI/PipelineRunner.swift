@@ -21,7 +21,7 @@ struct PipelineRunner {
     /// Keep serving the API after the source ends (until interrupted).
     var serveAfterSource = false
 
-    /// Returns the engine's final figures.
+    /// Returns the engine's final figures. The caller shuts the assembly down (after reading its summary).
     func run(source: any EventSource) async throws -> PipelineStats {
         let engine = MicroBatchEngine(configuration: engineConfiguration, stages: assembly.stages(source: source),
                                       logger: logger)
@@ -46,7 +46,6 @@ struct PipelineRunner {
                                                       logger: logger))
         try await group.run()
         progress.cancel()
-        await assembly.shutdown()
         return engine.stats
     }
 

@@ -31,6 +31,8 @@ struct BenchPipelineCommand: AsyncParsableCommand {
         let runner = PipelineRunner(assembly: assembly, engineConfiguration: config.engine, http: nil, registry: registry,
                                     logger: logger, expectedEvents: events)
         let stats = try await runner.run(source: source)
-        try await Summary.make(stats: stats, assembly: assembly, dataDirectory: dataDirectory).print(json: true)
+        let summary = try await Summary.make(stats: stats, assembly: assembly, dataDirectory: dataDirectory)
+        await assembly.shutdown()
+        summary.print(json: true)
     }
 }

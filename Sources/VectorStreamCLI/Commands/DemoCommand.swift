@@ -75,6 +75,7 @@ struct DemoCommand: AsyncParsableCommand {
         runner.serveAfterSource = events == nil
         let stats = try await runner.run(source: source)
         let summary = try await Summary.make(stats: stats, assembly: assembly, dataDirectory: dataDirectory)
+        await assembly.shutdown()
         summary.print(json: json)
     }
 }
@@ -97,7 +98,9 @@ struct Summary {
         ]
         var store: [String: Any] = ["events": try await assembly.analytics.eventCount(),
                                     "vectors": try await assembly.vectors.count()]
-        if let sqlite = assembly.sqliteEvents {
+        if assembly.configuration.kafka.brokers != nil {
+            store["dead_letters"] = "topic \(assembly.configuration.kafka.deadLetterTopic)"
+        } else if let sqlite = assembly.sqliteEvents {
             store["dead_letters"] = try await sqlite.deadLetterCount()
             store["dead_letters_by_reason"] = try await sqlite.deadLettersByCode()
             store["dead_letter_file"] = (dataDirectory as NSString).appendingPathComponent(assembly.configuration.pipeline.deadLetterFile)

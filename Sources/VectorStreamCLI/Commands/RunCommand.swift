@@ -70,6 +70,8 @@ struct RunCommand: AsyncParsableCommand {
         if let kafkaSource { runner.isCaughtUp = { await kafkaSource.isCaughtUp() } }
         let stats = try await runner.run(source: eventSource)
         await kafkaSource?.close()
-        try await Summary.make(stats: stats, assembly: assembly, dataDirectory: config.dataDirectory).print(json: json)
+        let summary = try await Summary.make(stats: stats, assembly: assembly, dataDirectory: config.dataDirectory)
+        await assembly.shutdown()
+        summary.print(json: json)
     }
 }
