@@ -3,6 +3,6 @@
 # Arguments go to `vectorstream demo` (e.g. --events 200000 --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --minimal
-swift build -c release --product vectorstream
+scripts/setup.sh --minimal >&2
+swift build -c release --product vectorstream >&2
 exec .build/release/vectorstream demo "$@"
