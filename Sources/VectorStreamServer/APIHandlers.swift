@@ -143,8 +143,8 @@ struct APIHandlers: Sendable {
         let k = try Self.integer(query["k"].map { String($0) }, name: "k", default: 10, range: 1...100)
         let interactions = try await dependencies.analytics.recentInteractions(userID: userID, limit: 50)
         let bought = Set(interactions.filter { $0.type == .purchase }.map(\.productID))
-        var profile = [Float](repeating: 0, count: dependencies.embedder.dimension)
-        var used = 0
+        // Weight per product first (recent first, decayed), so each product's vector is fetched once.
+        var weights: [String: Float] = [:]
         var decay: Float = 1
         for interaction in interactions {
             defer { decay *= 0.9 }
@@ -156,11 +156,15 @@ struct APIHandlers: Sendable {
             case .search: 0.5
             case .removeFromCart: 0
             }
-            guard weight > 0,
-                  let v = try await dependencies.vectors.vector(forProduct: interaction.productID),
+            if weight > 0 { weights[interaction.productID, default: 0] += weight * decay }
+        }
+        var profile = [Float](repeating: 0, count: dependencies.embedder.dimension)
+        var used = 0
+        for (productID, weight) in weights {
+            guard let v = try await dependencies.vectors.vector(forProduct: productID),
                   v.modelVersion == dependencies.embedder.modelVersion
             else { continue }
-            for i in profile.indices { profile[i] += weight * decay * v.vector[i] }
+            for i in profile.indices { profile[i] += weight * v.vector[i] }
             used += 1
         }
         let norm = profile.reduce(0) { $0 + $1 * $1 }.squareRoot()

@@ -200,8 +200,9 @@ public final class MicroBatchEngine: Sendable {
             fresh.append(event)
             claimedEventKeys.append(event.event.eventID)
         }
-        let dedupNanos = UInt64(dedupStart.duration(to: .now).components.attoseconds / 1_000_000_000)
-            + UInt64(dedupStart.duration(to: .now).components.seconds) * 1_000_000_000
+        let dedupElapsed = dedupStart.duration(to: .now)
+        let dedupNanos = UInt64(dedupElapsed.components.seconds) * 1_000_000_000
+            + UInt64(dedupElapsed.components.attoseconds / 1_000_000_000)
         metrics.dedup.recordNanoseconds(Int64(dedupNanos))
 
         var claimedTextKeys: [String] = []
