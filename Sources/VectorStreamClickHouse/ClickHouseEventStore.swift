@@ -11,13 +11,15 @@ import VectorStreamCore
 /// duplicate that slipped past the check (two workers during a rebalance) is merged away in the base table.
 ///
 /// Reads: an answer "since T" adds three slices, each exact: raw events from T to the next whole minute,
-/// per-minute buckets up to the next whole hour, and per-hour buckets after that.
+/// per-minute buckets up to the next whole hour, and per-hour buckets after that. The session funnel reads
+/// per-session step times instead (distinct counts do not add up across buckets).
 public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthCheckable {
     public let client: ClickHouseClient
     public let dependencyName = "clickhouse"
     private let database: String
     private let logger: Logger
     private let prepared = Mutex<ClickHouseSchema?>(nil)
+    private let newestStoredMillis = Mutex<Int64>(0)
 
     public init(configuration: ClickHouseConfiguration, logger: Logger = Logger(label: "vectorstream.clickhouse")) {
         client = ClickHouseClient(configuration: configuration, logger: logger)
@@ -73,6 +75,8 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
             logger.debug("skipped already stored positions", metadata: ["skipped": "\(events.count - fresh.count)"])
         }
         guard !fresh.isEmpty else { return }
+        let newest = fresh.reduce(Int64.min) { max($0, $1.event.timestamp) }
+        newestStoredMillis.withLock { $0 = max($0, newest) }
 
         // Products first: an aggregate never names a product the products table does not know.
         try await insertProducts(fresh, schema: schema)
@@ -227,28 +231,33 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
         return names
     }
 
+    /// Windows up to this long (before the newest stored event) are counted from the rows in the window.
+    static let shortFunnelWindow: Int64 = 15 * 60_000
+
     /// Distinct sessions that viewed, added to cart and purchased since `since`.
+    ///
+    /// `session_steps` keeps, per session and step, the time of the latest such event, so "a step since T" is
+    /// "latest step time >= T", and every session counts once. Two exact plans: a short window counts the distinct
+    /// keys among its few rows; a long one reads each step with FINAL (rows merged by key as they stream, in
+    /// key order, one step per thread), which costs a linear pass instead of a hash set the size of the window.
     public func funnel(since: EpochMillis) async throws -> Funnel {
         let schema = try await schema()
-        let slices = TimeSlices(since: since)
-        var parts: [String] = []
-        if let head = slices.head {
-            parts.append("""
-                SELECT event_type, uniqExactState(sipHash64(session_id)) AS sessions FROM \(schema.table("events"))
-                WHERE event_type IN ('view', 'add_to_cart', 'purchase') AND \(head) GROUP BY event_type
-                """)
+        let table = schema.table("session_steps")
+        let since = max(since, 0)
+        let steps: [EventType] = [.view, .addToCart, .purchase]
+        let sql: String
+        if newestKnownMillis() - since <= Self.shortFunnelWindow {
+            sql = """
+                SELECT event_type, uniqExact(session_key) FROM \(table) WHERE last_ms >= \(since) GROUP BY event_type
+                """
+        } else {
+            sql = steps.map { step in
+                let name = TabSeparated.quote(step.rawValue)
+                return """
+                    SELECT \(name) AS step, count() FROM \(table) FINAL WHERE event_type = \(name) AND last_ms >= \(since)
+                    """
+            }.joined(separator: "\nUNION ALL\n")
         }
-        for (granularity, condition) in slices.buckets {
-            parts.append("""
-                SELECT event_type, sessions FROM \(schema.table("session_funnel"))
-                WHERE granularity = \(granularity) AND \(condition)
-                """)
-        }
-        let sql = """
-            SELECT event_type, uniqExactMerge(sessions) FROM (
-            \(parts.joined(separator: "\nUNION ALL\n"))
-            ) GROUP BY event_type
-            """
         var funnel = Funnel(views: 0, carts: 0, purchases: 0)
         for try await row in try await client.query(sql) {
             guard row.count == 2, let count = Int64(row[1]) else {
@@ -262,6 +271,12 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
             }
         }
         return funnel
+    }
+
+    /// The newest event time this store has written, else the wall clock: "now" for choosing a funnel plan.
+    private func newestKnownMillis() -> Int64 {
+        let newest = newestStoredMillis.withLock { $0 }
+        return newest > 0 ? newest : wallClockMillis()
     }
 
     /// Per category: all events, purchases and purchase revenue since `since`; highest revenue first.

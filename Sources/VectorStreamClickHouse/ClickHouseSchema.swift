@@ -37,8 +37,9 @@ public struct ClickHouseMigration: Sendable {
 /// Layout (see docs/clickhouse.md for why):
 /// - `events`: every stored event once per source position; ReplacingMergeTree keyed by the position.
 /// - `event_positions`: the positions already stored, so a replayed batch is recognised before it is inserted.
-/// - `product_stats`, `category_stats` (SummingMergeTree) and `session_funnel` (AggregatingMergeTree):
-///   per-minute and per-hour buckets written by materialized views on `events`.
+/// - `product_stats`, `category_stats` (SummingMergeTree): per-minute and per-hour buckets written by
+///   materialized views on `events`.
+/// - `session_steps` (ReplacingMergeTree): per session and funnel step, the time of its latest event.
 /// - `user_interactions`: events ordered by user, for recommendations.
 /// - `products`: latest name, category and price per product, written by the sink.
 public struct ClickHouseSchema: Sendable {
@@ -196,15 +197,42 @@ public struct ClickHouseSchema: Sendable {
                 """,
             ]
         }
-        return [ClickHouseMigration(version: 1, description: "events, positions, aggregates and their views",
-                                    statements: first)]
+        let steps = table("session_steps")
+        let funnelSteps = "event_type IN ('view', 'add_to_cart', 'purchase')"
+        let stepsSelect = """
+            SELECT event_type, sipHash64(session_id) AS session_key, max(ts_ms) AS last_ms
+            FROM \(table("events")) WHERE \(funnelSteps) GROUP BY event_type, session_key
+            """
+        let second: [String] = [
+            """
+            CREATE TABLE IF NOT EXISTS \(steps) (
+                event_type \(e),
+                session_key UInt64,
+                last_ms Int64
+            ) ENGINE = ReplacingMergeTree(last_ms)
+            PARTITION BY toYYYYMMDD(toDateTime(intDiv(last_ms, 1000)))
+            ORDER BY (event_type, session_key)
+            """,
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("session_steps_mv")) TO \(steps) AS \(stepsSelect)",
+            // Backfill after the view exists, so no event is missed; rows written twice collapse by key.
+            "INSERT INTO \(steps) \(stepsSelect)",
+            "DROP TABLE IF EXISTS \(table("session_funnel_minute_mv"))",
+            "DROP TABLE IF EXISTS \(table("session_funnel_hour_mv"))",
+            "DROP TABLE IF EXISTS \(table("session_funnel"))",
+        ]
+        return [
+            ClickHouseMigration(version: 1, description: "events, positions, aggregates and their views",
+                                statements: first),
+            ClickHouseMigration(version: 2, description: "session funnel from per-session last step times",
+                                statements: second),
+        ]
     }
 
     public var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
 
     /// Names of every table and view, for tests and `migrate --print`.
     public static let tableNames = ["events", "event_positions", "products", "product_stats", "category_stats",
-                                    "session_funnel", "user_interactions"]
+                                    "session_steps", "user_interactions"]
 }
 
 /// What `migrate` did.

@@ -11,23 +11,26 @@ struct ClickHouseStoreTests {
     static let hour: Int64 = 3_600_000
     static let first: Int64 = 1_767_225_600_000 + 17_000
     /// Whole data set; mid-minute and mid-hour; a minute boundary; an hour boundary; the last seconds.
+    /// Both funnel plans: windows longer than 15 minutes before the newest event, and shorter ones.
     static let sinces: [Int64] = [0, first + 4_321_123, first - 17_000 + 47 * 60_000, first - 17_000 + 2 * hour,
-                                  first + 11_990 * 997]
+                                  first + 11_400 * 997, first + 11_990 * 997]
 
     @Test func migrationIsIdempotentAndVersioned() async throws {
         try await CH.withStore { store in
             let first = try await store.prepare()
-            #expect(first.applied == [1])
-            #expect(first.currentVersion == 1)
+            #expect(first.applied == [1, 2])
+            #expect(first.currentVersion == 2)
             let second = try await store.prepare()
             #expect(second.applied.isEmpty)
-            #expect(second.currentVersion == 1)
+            #expect(second.currentVersion == 2)
             let db = store.client.configuration.database
-            let versions = try await store.client.rows("SELECT version, count() FROM `\(db)`.schema_migrations GROUP BY version")
-            #expect(versions == [["1", "1"]])
+            let versions = try await store.client.rows(
+                "SELECT version, count() FROM `\(db)`.schema_migrations GROUP BY version ORDER BY version")
+            #expect(versions == [["1", "1"], ["2", "1"]])
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
             for name in ClickHouseSchema.tableNames { #expect(tables.contains(name), "missing table \(name)") }
-            #expect(tables.contains("product_stats_minute_mv") && tables.contains("session_funnel_hour_mv"))
+            #expect(tables.contains("product_stats_minute_mv") && tables.contains("session_steps_mv"))
+            #expect(!tables.contains("session_funnel") && !tables.contains("session_funnel_hour_mv"))
         }
     }
 
@@ -86,6 +89,72 @@ struct ClickHouseStoreTests {
             for user in ["u-0", "u-5", "u-39", "nobody"] {
                 #expect(try await store.recentInteractions(userID: user, limit: 15) == CH.recent(events, user: user, limit: 15))
             }
+        }
+    }
+
+    /// Session rows are partitioned by day: a session active on both sides of midnight keeps a row in each day
+    /// (merges stay within a partition), and the funnel must still count it once.
+    @Test func funnelCountsSessionsAcrossDayPartitionsOnce() async throws {
+        let midnight: Int64 = 1_767_312_000_000  // 2026-01-02 00:00:00 UTC
+        var events = CH.events(count: 4_000, seed: 5, start: midnight - 1_800_000 + 3_000)
+        // A session with each funnel step on both sides of midnight.
+        let template = events[0].event
+        for (index, (type, offset)) in [(EventType.view, -5_000), (.view, 5_000), (.addToCart, -4_000),
+                                         (.addToCart, 6_000), (.purchase, -3_000), (.purchase, 7_000)].enumerated() {
+            let event = Event(eventID: "midnight-\(index)", timestamp: midnight + Int64(offset), userID: "u-night",
+                              type: type, product: template.product, sessionID: "s-across-midnight")
+            events.append(AcceptedEvent(event: event, raw: Array("{}".utf8),
+                                        position: SourcePosition(topic: "night", partition: 0, offset: Int64(index)),
+                                        arrivalNanos: 0))
+        }
+        try await CH.withStore { store in
+            // The night session in two batches: one block would fold it into one row per step.
+            let night = events.filter { $0.position.topic == "night" }
+            try await store.store(night.filter { $0.event.timestamp < midnight })
+            try await store.store(night.filter { $0.event.timestamp >= midnight })
+            let generated = events.filter { $0.position.topic != "night" }
+            for batch in stride(from: 0, to: generated.count, by: 500) {
+                try await store.store(Array(generated[batch..<min(batch + 500, generated.count)]))
+            }
+            let db = store.client.configuration.database
+            let days = try await store.client.scalar("SELECT uniqExact(_partition_id) FROM `\(db)`.session_steps")
+            #expect(days == "2")
+            let crossing = try await store.client.scalar("""
+                SELECT count() FROM (SELECT event_type, session_key FROM `\(db)`.session_steps
+                GROUP BY event_type, session_key HAVING uniqExact(_partition_id) > 1)
+                """)
+            #expect((Int(crossing ?? "") ?? 0) > 0, "no session crosses midnight: the test proves nothing")
+            let last = events.map(\.event.timestamp).max()!
+            for since in [0, midnight - 600_000, midnight - 1, midnight, midnight + 61_000, last - 300_000, last, last + 1] {
+                #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
+            }
+        }
+    }
+
+    /// A database created before the session funnel moved to `session_steps` gets it filled from `events`.
+    @Test func upgradingFromVersionOneBackfillsTheSessionSteps() async throws {
+        let events = CH.events(count: 3_000, seed: 9)
+        try await CH.withStore { store in
+            try await store.store(events)
+            let db = store.client.configuration.database
+            // Back to how version 1 left it: no session_steps, only version 1 recorded.
+            try await store.client.execute("DROP TABLE `\(db)`.session_steps_mv")
+            try await store.client.execute("DROP TABLE `\(db)`.session_steps")
+            try await store.client.execute("DROP TABLE `\(db)`.schema_migrations")
+            try await store.client.execute("""
+                CREATE TABLE `\(db)`.schema_migrations (version UInt32, description String, applied_at DateTime)
+                ENGINE = ReplacingMergeTree ORDER BY version
+                """)
+            try await store.client.execute("INSERT INTO `\(db)`.schema_migrations VALUES (1, 'v1', now())")
+            let report = try await store.prepare()
+            #expect(report.applied == [2])
+            for since in Self.sinces {
+                #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
+            }
+            // New events after the upgrade reach the table through the view.
+            let more = CH.events(count: 500, seed: 10, startOffset: 10_000)
+            try await store.store(more)
+            #expect(try await store.funnel(since: 0) == CH.funnel(events + more, since: 0))
         }
     }
 

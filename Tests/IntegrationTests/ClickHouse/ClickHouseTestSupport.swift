@@ -31,7 +31,8 @@ enum ClickHouseTestSupport {
 
     /// Deterministic events spread over about 3.3 hours, starting 17 s after a whole hour, so every query
     /// touches the raw head, minute buckets and hour buckets. Positions: topic `t`, two partitions.
-    static func events(count: Int = 12_000, seed: UInt64 = 7, startOffset: Int64 = 0) -> [AcceptedEvent] {
+    static func events(count: Int = 12_000, seed: UInt64 = 7, startOffset: Int64 = 0,
+                       start: Int64 = 1_767_225_600_000 + 17_000) -> [AcceptedEvent] {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         func next(_ bound: Int) -> Int {
             state ^= state << 13
@@ -39,7 +40,6 @@ enum ClickHouseTestSupport {
             state ^= state << 17
             return Int(state % UInt64(bound))
         }
-        let start: Int64 = 1_767_225_600_000 + 17_000
         var events: [AcceptedEvent] = []
         events.reserveCapacity(count)
         let types: [EventType] = [.view, .view, .view, .view, .addToCart, .addToCart, .purchase, .search,
