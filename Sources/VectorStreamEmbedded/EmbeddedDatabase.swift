@@ -23,6 +23,18 @@ public final class EmbeddedDatabase: Sendable {
             // Keep the indexes' pages in memory: inserts touch them at random (event ids are UUIDs).
             try db.execute(sql: "PRAGMA cache_size = -131072")
         }
+        if !FileManager.default.fileExists(atPath: path) {
+            // 16 KiB pages, fixed when the file is created (WAL mode cannot change them later): a batch's random
+            // index inserts then dirty fewer, fuller pages, so each commit writes less to the WAL.
+            let creator = try DatabaseQueue(path: path)
+            try creator.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+                try db.execute(sql: "PRAGMA page_size = 16384")
+                try db.execute(sql: "VACUUM")
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+            }
+            try creator.close()
+        }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
     }

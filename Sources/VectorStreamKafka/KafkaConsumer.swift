@@ -174,7 +174,8 @@ public final class KafkaConsumer: Sendable {
         while out.count < maxMessages && !isClosed && !cancelled.value.load(ordering: .acquiring) {
             let remaining = ContinuousClock.now.duration(to: deadline).milliseconds
             let timeout = Int32(clamping: max(0, min(remaining, 100)))
-            let n = rd_kafka_consume_batch_queue(queue.pointer, timeout, buffer, min(chunk, maxMessages - out.count))
+            let requested = min(chunk, maxMessages - out.count)
+            let n = rd_kafka_consume_batch_queue(queue.pointer, timeout, buffer, requested)
             if n < 0 { throw KafkaError(.client, "consume", error: rd_kafka_last_error()) }
             for i in 0..<n {
                 guard let message = buffer[i] else { continue }
@@ -185,7 +186,10 @@ public final class KafkaConsumer: Sendable {
                 }
                 if let converted = transform(message) { out.append(converted) }
             }
-            if remaining <= 0 || (returnEarly && !out.isEmpty) { break }
+            if returnEarly && !out.isEmpty { break }
+            // Past the deadline, wait no longer but take what is already queued: behind a backlog the batch
+            // fills up to `maxMessages` (larger batches amortise each commit), as a Spark trigger would.
+            if remaining <= 0 && n < requested { break }
         }
         return Polled(items: out, generation: generation)
     }

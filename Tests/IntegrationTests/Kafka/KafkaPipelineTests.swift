@@ -94,6 +94,27 @@ struct KafkaPipelineTests {
         await third.close()
     }
 
+    @Test("behind a backlog, a batch past its trigger deadline takes what is queued, up to the maximum")
+    func backlogFillsTheBatchPastTheDeadline() async throws {
+        let topic = KafkaTest.uniqueTopic("backlog")
+        let config = KafkaTest.configuration(topic: topic, partitions: 1)
+        try await KafkaAdmin.createConfiguredTopics(config, logger: .init(label: "test"))
+        try await KafkaTest.produce(KafkaTest.generated(12_000), configuration: config)
+        let source = try await KafkaEventSource(configuration: config)
+        // Join and let the client prefetch the backlog.
+        let first = try #require(try await source.nextBatch(maxRecords: 1, deadline: .now.advanced(by: .seconds(20))))
+        #expect(first.records.count == 1)
+        let queued = await KafkaTest.eventually(.seconds(10)) { await source.lag().values.reduce(0, +) > 0 }
+        #expect(queued)
+        try await Task.sleep(for: .seconds(1))
+        // The deadline has already passed: no waiting, but more than one poll's worth (4,096) comes back,
+        // and never more than asked for.
+        let batch = try #require(try await source.nextBatch(maxRecords: 10_000, deadline: .now))
+        #expect(batch.records.count > 4_096 && batch.records.count <= 10_000, "got \(batch.records.count)")
+        #expect(batch.records.map(\.position.offset) == Array(1..<Int64(1 + batch.records.count)))
+        await source.close()
+    }
+
     /// Reads batches until `count` records came (or 30 s passed); returns their offsets in order.
     private func readOffsets(_ source: KafkaEventSource, count: Int, acknowledge: Bool) async throws -> [Int64] {
         var offsets: [Int64] = []
