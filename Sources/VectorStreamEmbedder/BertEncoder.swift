@@ -11,7 +11,6 @@ final class EncoderWorkspace {
     private(set) var states: UnsafeMutablePointer<Float>
     private(set) var qkv: UnsafeMutablePointer<Float>
     private(set) var context: UnsafeMutablePointer<Float>
-    private(set) var projected: UnsafeMutablePointer<Float>
     private(set) var expanded: UnsafeMutablePointer<Float>
     private(set) var scores: UnsafeMutablePointer<Float>
 
@@ -23,7 +22,6 @@ final class EncoderWorkspace {
         states = BertWeights.allocate(capacity * hidden)
         qkv = BertWeights.allocate(capacity * 3 * hidden)
         context = BertWeights.allocate(capacity * hidden)
-        projected = BertWeights.allocate(capacity * hidden)
         expanded = BertWeights.allocate(capacity * intermediate)
         scores = BertWeights.allocate(scoreCapacity)
     }
@@ -33,12 +31,11 @@ final class EncoderWorkspace {
     /// Grows the buffers when a pass needs more than they hold (never shrinks).
     func reserve(tokens: Int, longestSequence: Int) {
         if tokens > capacity {
-            for buffer in [states, qkv, context, projected, expanded] { free(buffer) }
+            for buffer in [states, qkv, context, expanded] { free(buffer) }
             capacity = tokens
             states = BertWeights.allocate(tokens * hidden)
             qkv = BertWeights.allocate(tokens * 3 * hidden)
             context = BertWeights.allocate(tokens * hidden)
-            projected = BertWeights.allocate(tokens * hidden)
             expanded = BertWeights.allocate(tokens * intermediate)
         }
         let squared = longestSequence * Self.padded(longestSequence)
@@ -50,7 +47,7 @@ final class EncoderWorkspace {
     }
 
     deinit {
-        for buffer in [states, qkv, context, projected, expanded, scores] { free(buffer) }
+        for buffer in [states, qkv, context, expanded, scores] { free(buffer) }
     }
 }
 
@@ -146,15 +143,17 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         let x = workspace.states
         let qkv = workspace.qkv
         let context = workspace.context
-        let projected = workspace.projected
         let expanded = workspace.expanded
         let m = Int32(tokens)
 
         // Fused query/key/value projection for every token of the pass (query pre-scaled by 1/√headSize).
+        // Every product accumulates into a matrix that already holds its bias or residual (beta = 1): BLAS
+        // then skips its zeroing pass and no separate pass adds them.
+        VectorKernels.fillRows(qkv, rows: tokens, width: 3 * h, with: layer.qkvBias)
         linear(x, rows: m, inputs: h, weight: layer.qkvWeight, outputs: 3 * h, into: qkv)
-        VectorKernels.addBias(qkv, rows: tokens, width: 3 * h, bias: layer.qkvBias)
 
-        // Attention per sequence and head: scores = Q·Kᵀ, softmax, context = scores·V.
+        // Attention per sequence and head, scores kept transposed (keys down, queries across):
+        // scoresᵀ = K·Qᵀ, softmax down each column, context = (scoresᵀ)ᵀ·V.
         let d = Int32(c.headSize)
         let stride = Int32(3 * h)
         let scores = workspace.scores
@@ -170,31 +169,32 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
                 let key = base + h + head * c.headSize
                 let value = base + 2 * h + head * c.headSize
                 cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, query, stride, key, stride, 0, scores,
+                    CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, key, stride, query, stride, 0, scores,
                     scoreStride)
-                VectorKernels.softmaxRows(scores, rows: length, count: length, stride: Int(scoreStride))
+                VectorKernels.softmaxColumns(scores, rows: length, columns: length, stride: Int(scoreStride))
                 cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1, scores, scoreStride, value, stride, 0,
+                    CblasRowMajor, CblasTrans, CblasNoTrans, n, d, n, 1, scores, scoreStride, value, stride, 0,
                     context + start * h + head * c.headSize, Int32(h))
             }
         }
 
-        // Output projection, residual, LayerNorm.
-        linear(context, rows: m, inputs: h, weight: layer.attentionOutputWeight, outputs: h, into: projected)
+        // Output projection added onto the residual in place, then bias and LayerNorm.
+        linear(context, rows: m, inputs: h, weight: layer.attentionOutputWeight, outputs: h, into: x)
         VectorKernels.addLayerNorm(
-            x, rows: tokens, width: h, bias: layer.attentionOutputBias, residual: projected,
+            x, rows: tokens, width: h, bias: layer.attentionOutputBias, residual: nil,
             gamma: layer.attentionNormGamma, beta: layer.attentionNormBeta, epsilon: c.layerNormEpsilon)
 
         // Feed-forward: GELU(x·W1ᵀ + b1)·W2ᵀ + b2, residual, LayerNorm.
+        VectorKernels.fillRows(expanded, rows: tokens, width: c.intermediateSize, with: layer.intermediateBias)
         linear(x, rows: m, inputs: h, weight: layer.intermediateWeight, outputs: c.intermediateSize, into: expanded)
-        VectorKernels.addBiasGELU(expanded, rows: tokens, width: c.intermediateSize, bias: layer.intermediateBias)
-        linear(expanded, rows: m, inputs: c.intermediateSize, weight: layer.outputWeight, outputs: h, into: projected)
+        VectorKernels.gelu(expanded, count: tokens * c.intermediateSize)
+        linear(expanded, rows: m, inputs: c.intermediateSize, weight: layer.outputWeight, outputs: h, into: x)
         VectorKernels.addLayerNorm(
-            x, rows: tokens, width: h, bias: layer.outputBias, residual: projected,
+            x, rows: tokens, width: h, bias: layer.outputBias, residual: nil,
             gamma: layer.outputNormGamma, beta: layer.outputNormBeta, epsilon: c.layerNormEpsilon)
     }
 
-    /// `output = input · weightᵀ` with PyTorch's [outputs, inputs] weight layout.
+    /// `output += input · weightᵀ` with PyTorch's [outputs, inputs] weight layout.
     @inline(__always)
     private func linear(
         _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, weight: UnsafePointer<Float>, outputs: Int,
@@ -202,6 +202,6 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
     ) {
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, CblasTrans, rows, Int32(outputs), Int32(inputs), 1, input, Int32(inputs),
-            weight, Int32(inputs), 0, output, Int32(outputs))
+            weight, Int32(inputs), 1, output, Int32(outputs))
     }
 }

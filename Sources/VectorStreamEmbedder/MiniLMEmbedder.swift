@@ -29,7 +29,8 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         public var batchSize: Int
         /// Longest token sequence, [CLS] and [SEP] included; longer texts are cut (the model's limit is 256).
         public var maxSequenceLength: Int
-        /// Most tokens in one forward pass; bounds the workspace memory (about 15 KiB per token per worker).
+        /// Most tokens in one forward pass; bounds the workspace memory (about 14 KiB per token per worker).
+        /// 1,024 keeps a pass's activations near the L2 cache: measured 2-4% faster than 2,048, with less memory.
         public var maxTokensPerPass: Int
         public var parallelism: Parallelism
         /// Use OpenBLAS's AVX-512 (SkylakeX) kernels on CPUs that have AVX-512 where OpenBLAS chose its AVX2
@@ -39,7 +40,7 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
 
         public init(
             modelDirectory: String? = nil, threads: Int = 0, batchSize: Int = 32, maxSequenceLength: Int = 256,
-            maxTokensPerPass: Int = 2048, parallelism: Parallelism = .passesPerCore, preferAVX512Kernels: Bool = true
+            maxTokensPerPass: Int = 1024, parallelism: Parallelism = .passesPerCore, preferAVX512Kernels: Bool = true
         ) {
             self.modelDirectory = modelDirectory
             self.threads = threads

@@ -53,37 +53,29 @@ public enum VectorKernels {
             column = 0
             while column < n {
                 let normalized = (load(x, column) - mean) * scale
-                store(normalized * load(gamma, column) + load(beta, column), x, column)
+                store(load(beta, column).addingProduct(normalized, load(gamma, column)), x, column)
                 column += width
             }
         }
     }
 
-    /// `data = gelu(data + bias)` with the exact (erf) GELU, row by row.
-    static func addBiasGELU(_ data: UnsafeMutablePointer<Float>, rows: Int, width n: Int, bias: UnsafePointer<Float>) {
+    /// `data = gelu(data)` with the exact (erf) GELU over `count` floats (a multiple of 16).
+    static func gelu(_ data: UnsafeMutablePointer<Float>, count: Int) {
         let half = Vector(repeating: 0.5)
         let inverseSqrt2 = Vector(repeating: 0.707_106_781_186_547_5)
-        for row in 0..<rows {
-            let x = data + row * n
-            var column = 0
-            while column < n {
-                let value = load(x, column) + load(bias, column)
-                let result = half * value * (1 + erf(value * inverseSqrt2))
-                store(result, x, column)
-                column += width
-            }
+        var index = 0
+        while index < count {
+            let value = load(data, index)
+            let halfValue = half * value
+            store(halfValue.addingProduct(halfValue, erf(value * inverseSqrt2)), data, index)
+            index += width
         }
     }
 
-    /// `data += bias` over `rows` rows of `n` floats.
-    static func addBias(_ data: UnsafeMutablePointer<Float>, rows: Int, width n: Int, bias: UnsafePointer<Float>) {
+    /// Every one of `rows` rows of `width` floats set to `values` (a bias, before a product adds onto it).
+    static func fillRows(_ data: UnsafeMutablePointer<Float>, rows: Int, width n: Int, with values: UnsafePointer<Float>) {
         for row in 0..<rows {
-            let x = data + row * n
-            var column = 0
-            while column < n {
-                store(load(x, column) + load(bias, column), x, column)
-                column += width
-            }
+            (data + row * n).update(from: values, count: n)
         }
     }
 
@@ -108,17 +100,18 @@ public enum VectorKernels {
     public static func erf(_ input: Vector) -> Vector {
         let x = clamp(input, -4, 4)
         let x2 = x * x
-        var p = x2 * -2.726_142_258_013_06e-10 + 2.770_681_424_959_02e-08
-        p = x2 * p + -2.101_024_020_825_08e-06
-        p = x2 * p + -5.692_506_394_623_46e-05
-        p = x2 * p + -7.349_906_303_268_55e-04
-        p = x2 * p + -2.954_599_808_540_25e-03
-        p = x2 * p + -1.609_603_332_624_15e-02
+        // Horner steps as fused multiply-adds (one rounding each, half the instructions).
+        var p = Vector(repeating: 2.770_681_424_959_02e-08).addingProduct(x2, Vector(repeating: -2.726_142_258_013_06e-10))
+        p = Vector(repeating: -2.101_024_020_825_08e-06).addingProduct(x2, p)
+        p = Vector(repeating: -5.692_506_394_623_46e-05).addingProduct(x2, p)
+        p = Vector(repeating: -7.349_906_303_268_55e-04).addingProduct(x2, p)
+        p = Vector(repeating: -2.954_599_808_540_25e-03).addingProduct(x2, p)
+        p = Vector(repeating: -1.609_603_332_624_15e-02).addingProduct(x2, p)
         p = x * p
-        var q = x2 * -1.456_607_184_649_96e-05 + -2.133_740_552_789_05e-04
-        q = x2 * q + -1.682_826_974_382_03e-03
-        q = x2 * q + -7.373_329_167_204_68e-03
-        q = x2 * q + -1.426_473_905_141_89e-02
+        var q = Vector(repeating: -2.133_740_552_789_05e-04).addingProduct(x2, Vector(repeating: -1.456_607_184_649_96e-05))
+        q = Vector(repeating: -1.682_826_974_382_03e-03).addingProduct(x2, q)
+        q = Vector(repeating: -7.373_329_167_204_68e-03).addingProduct(x2, q)
+        q = Vector(repeating: -1.426_473_905_141_89e-02).addingProduct(x2, q)
         return p / q
     }
 
@@ -126,54 +119,59 @@ public enum VectorKernels {
     /// degree-6 polynomial, relative error about 2e-7.
     @inline(__always)
     public static func exp(_ input: Vector) -> Vector {
-        let x = clamp(input, -87, 88)
+        // Only the lower bound matters for x <= 0; below -87 the result is ~0 either way.
+        let low = Vector(repeating: -87)
+        let x = input.replacing(with: low, where: input .< low)
         // Adding 1.5 * 2^23 rounds to an integer and leaves it in the low mantissa bits: no conversions.
         let magic = Vector(repeating: 12_582_912)
-        let shifted = x * 1.442_695_040_888_963_4 + magic
+        let shifted = magic.addingProduct(x, Vector(repeating: 1.442_695_040_888_963_4))
         let n = shifted - magic
-        var r = x - n * 0.693_145_751_953_125
-        r = r - n * 1.428_606_765_330_187_0e-06
-        var p = r * (1.0 / 720) + (1.0 / 120)
-        p = r * p + (1.0 / 24)
-        p = r * p + (1.0 / 6)
-        p = r * p + 0.5
-        p = r * p + 1
-        p = r * p + 1
+        var r = x.addingProduct(n, Vector(repeating: -0.693_145_751_953_125))
+        r = r.addingProduct(n, Vector(repeating: -1.428_606_765_330_187_0e-06))
+        var p = Vector(repeating: 1.0 / 120).addingProduct(r, Vector(repeating: 1.0 / 720))
+        p = Vector(repeating: 1.0 / 24).addingProduct(r, p)
+        p = Vector(repeating: 1.0 / 6).addingProduct(r, p)
+        p = Vector(repeating: 0.5).addingProduct(r, p)
+        p = Vector(repeating: 1).addingProduct(r, p)
+        p = Vector(repeating: 1).addingProduct(r, p)
         let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let exponent = (integer &+ 127) &<< 23
         return p * unsafeBitCast(exponent, to: Vector.self)
     }
 
-    /// Softmax over the first `n` floats of each of `rows` rows, in place. Rows have `stride` >= n rounded up
-    /// to 16 floats; the padding lanes are set to -inf here, so every element goes through the vector exp
-    /// without scalar tails (they come out as ~1e-38 and the caller ignores them).
-    static func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, count n: Int, stride: Int) {
-        let padded = (n + width - 1) & ~(width - 1)
-        precondition(padded <= stride)
-        for row in 0..<rows {
-            let x = data + row * stride
-            for column in n..<padded { x[column] = -.infinity }
-            var maxVector = Vector(repeating: -.infinity)
-            var column = 0
-            while column < padded {
-                maxVector = maximum(maxVector, load(x, column))
-                column += width
+    /// Softmax down each of the first `columns` columns of a `rows` x `stride` matrix, in place.
+    ///
+    /// Attention keeps its scores transposed (keys down, queries across), so the softmax of 16 queries is
+    /// vertical vector work: maxima, exponentials and sums with no horizontal reductions and no scalar tails.
+    /// Lanes past `columns` in the last block are zeroed first and otherwise ignored.
+    static func softmaxColumns(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int) {
+        precondition(rows > 0 && (columns + width - 1) & ~(width - 1) <= stride)
+        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        var column = 0
+        while column < columns {
+            let valid = Int32(min(width, columns - column))
+            if valid < Int32(width) {
+                let pad = lane .>= SIMD16<Int32>(repeating: valid)
+                for row in 0..<rows {
+                    let x = data + row * stride + column
+                    store(load(x, 0).replacing(with: 0, where: pad), x, 0)
+                }
             }
-            let shift = Vector(repeating: maxVector.max())
-            var sumVector = Vector()
-            column = 0
-            while column < padded {
-                let value = exp(load(x, column) - shift)
-                store(value, x, column)
-                sumVector += value
-                column += width
+            var maxima = load(data + column, 0)
+            for row in 1..<rows { maxima = maximum(maxima, load(data + row * stride + column, 0)) }
+            var sums = Vector()
+            for row in 0..<rows {
+                let x = data + row * stride + column
+                let value = exp(load(x, 0) - maxima)
+                store(value, x, 0)
+                sums += value
             }
-            let scale = Vector(repeating: 1 / sumVector.sum())
-            column = 0
-            while column < padded {
-                store(load(x, column) * scale, x, column)
-                column += width
+            let scale = 1 / sums
+            for row in 0..<rows {
+                let x = data + row * stride + column
+                store(load(x, 0) * scale, x, 0)
             }
+            column += width
         }
     }
 }

@@ -95,7 +95,7 @@ struct EmbedderOptions: ParsableArguments {
     var parallelism: String = MiniLMEmbedder.Parallelism.passesPerCore.rawValue
 
     @Option(name: .long, help: "Most tokens per forward pass (bounds workspace memory).")
-    var maxTokensPerPass: Int = 2048
+    var maxTokensPerPass: Int = 1024
 
     func makeConfiguration() throws -> MiniLMEmbedder.Configuration {
         let settings: VectorStreamConfiguration
