@@ -39,8 +39,10 @@ let package = Package(
         // MARK: Embedder: all-MiniLM-L6-v2 in Swift on CBLAS.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // The bf16 matrix kernel of the embedder's reduced-precision path (AVX-512 BF16, chosen at run time).
+        .target(name: "CBFloat16"),
         .target(
-            name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS"],
+            name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS", "CBFloat16"],
             // Release: no overflow checks in the hot loops, and SIMD16<Float> on AVX2/FMA registers
             // ("haswell": AVX2, FMA, BMI2; Intel 2013+, AMD Zen 1+) instead of SSE2 with fma() library calls.
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release))]

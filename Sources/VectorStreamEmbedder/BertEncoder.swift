@@ -1,3 +1,4 @@
+import CBFloat16
 import COpenBLAS
 import Foundation
 
@@ -13,8 +14,10 @@ final class EncoderWorkspace {
     private(set) var context: UnsafeMutablePointer<Float>
     private(set) var expanded: UnsafeMutablePointer<Float>
     private(set) var scores: UnsafeMutablePointer<Float>
+    /// The bf16 copy of a product's input (bf16 precision only).
+    private(set) var bfloat16: UnsafeMutablePointer<UInt16>?
 
-    init(configuration: BertConfiguration, tokens: Int, longestSequence: Int) {
+    init(configuration: BertConfiguration, tokens: Int, longestSequence: Int, bfloat16: Bool = false) {
         hidden = configuration.hiddenSize
         intermediate = configuration.intermediateSize
         capacity = max(1, tokens)
@@ -24,6 +27,7 @@ final class EncoderWorkspace {
         context = BertWeights.allocate(capacity * hidden)
         expanded = BertWeights.allocate(capacity * intermediate)
         scores = BertWeights.allocate(scoreCapacity)
+        if bfloat16 { self.bfloat16 = .allocate(capacity: capacity * max(hidden, intermediate)) }
     }
 
     static func padded(_ count: Int) -> Int { (count + VectorKernels.width - 1) & ~(VectorKernels.width - 1) }
@@ -37,6 +41,10 @@ final class EncoderWorkspace {
             qkv = BertWeights.allocate(tokens * 3 * hidden)
             context = BertWeights.allocate(tokens * hidden)
             expanded = BertWeights.allocate(tokens * intermediate)
+            if let bfloat16 {
+                bfloat16.deallocate()
+                self.bfloat16 = .allocate(capacity: tokens * max(hidden, intermediate))
+            }
         }
         let squared = longestSequence * Self.padded(longestSequence)
         if squared > scoreCapacity {
@@ -48,6 +56,7 @@ final class EncoderWorkspace {
 
     deinit {
         for buffer in [states, qkv, context, expanded, scores] { free(buffer) }
+        bfloat16?.deallocate()
     }
 }
 
@@ -58,6 +67,8 @@ final class EncoderWorkspace {
 /// and head on that sequence's own rows. No compute is spent on padding and no mask is needed.
 struct BertEncoder: @unchecked Sendable {  // the weights are immutable
     let weights: BertWeights
+    /// Set for the bf16 precision: the layers' weights packed for the bf16 kernel.
+    let bfloat16: BFloat16Weights?
 
     var configuration: BertConfiguration { weights.configuration }
 
@@ -103,8 +114,8 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
             x, rows: total, width: h, bias: nil, residual: nil,
             gamma: weights.embeddingNormGamma, beta: weights.embeddingNormBeta, epsilon: c.layerNormEpsilon)
 
-        for layer in weights.layers {
-            encoderLayer(layer, tokens: total, offsets: offsets, workspace: workspace)
+        for (index, layer) in weights.layers.enumerated() {
+            encoderLayer(layer, packed: bfloat16?.layers[index], tokens: total, offsets: offsets, workspace: workspace)
         }
 
         // Mean pooling over each sequence's tokens, then L2 normalisation.
@@ -137,7 +148,10 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         }
     }
 
-    private func encoderLayer(_ layer: BertWeights.Layer, tokens: Int, offsets: [Int], workspace: EncoderWorkspace) {
+    private func encoderLayer(
+        _ layer: BertWeights.Layer, packed: BFloat16Weights.Layer?, tokens: Int, offsets: [Int],
+        workspace: EncoderWorkspace
+    ) {
         let c = configuration
         let h = c.hiddenSize
         let x = workspace.states
@@ -150,7 +164,8 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         // Every product accumulates into a matrix that already holds its bias or residual (beta = 1): BLAS
         // then skips its zeroing pass and no separate pass adds them.
         VectorKernels.fillRows(qkv, rows: tokens, width: 3 * h, with: layer.qkvBias)
-        linear(x, rows: m, inputs: h, weight: layer.qkvWeight, outputs: 3 * h, into: qkv)
+        linear(x, rows: m, inputs: h, weight: layer.qkvWeight, packed: packed?.qkv, outputs: 3 * h, into: qkv,
+               workspace: workspace)
 
         // Attention per sequence and head, scores kept transposed (keys down, queries across):
         // scoresᵀ = K·Qᵀ, softmax down each column, context = (scoresᵀ)ᵀ·V.
@@ -179,27 +194,37 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         }
 
         // Output projection added onto the residual in place, then bias and LayerNorm.
-        linear(context, rows: m, inputs: h, weight: layer.attentionOutputWeight, outputs: h, into: x)
+        linear(context, rows: m, inputs: h, weight: layer.attentionOutputWeight, packed: packed?.attentionOutput,
+               outputs: h, into: x, workspace: workspace)
         VectorKernels.addLayerNorm(
             x, rows: tokens, width: h, bias: layer.attentionOutputBias, residual: nil,
             gamma: layer.attentionNormGamma, beta: layer.attentionNormBeta, epsilon: c.layerNormEpsilon)
 
         // Feed-forward: GELU(x·W1ᵀ + b1)·W2ᵀ + b2, residual, LayerNorm.
         VectorKernels.fillRows(expanded, rows: tokens, width: c.intermediateSize, with: layer.intermediateBias)
-        linear(x, rows: m, inputs: h, weight: layer.intermediateWeight, outputs: c.intermediateSize, into: expanded)
+        linear(x, rows: m, inputs: h, weight: layer.intermediateWeight, packed: packed?.intermediate,
+               outputs: c.intermediateSize, into: expanded, workspace: workspace)
         VectorKernels.gelu(expanded, count: tokens * c.intermediateSize)
-        linear(expanded, rows: m, inputs: c.intermediateSize, weight: layer.outputWeight, outputs: h, into: x)
+        linear(expanded, rows: m, inputs: c.intermediateSize, weight: layer.outputWeight, packed: packed?.output,
+               outputs: h, into: x, workspace: workspace)
         VectorKernels.addLayerNorm(
             x, rows: tokens, width: h, bias: layer.outputBias, residual: nil,
             gamma: layer.outputNormGamma, beta: layer.outputNormBeta, epsilon: c.layerNormEpsilon)
     }
 
-    /// `output += input · weightᵀ` with PyTorch's [outputs, inputs] weight layout.
+    /// `output += input · weightᵀ` with PyTorch's [outputs, inputs] weight layout: fp32 through BLAS, or,
+    /// given the packed bf16 weights, with the input rounded to bf16 and sums in fp32.
     @inline(__always)
     private func linear(
-        _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, weight: UnsafePointer<Float>, outputs: Int,
-        into output: UnsafeMutablePointer<Float>
+        _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, weight: UnsafePointer<Float>,
+        packed: UnsafePointer<UInt16>?, outputs: Int, into output: UnsafeMutablePointer<Float>,
+        workspace: EncoderWorkspace
     ) {
+        if let packed, let scratch = workspace.bfloat16 {
+            vs_bf16_convert(input, Int(rows) * inputs, scratch)
+            vs_bf16_gemm(rows, Int32(outputs), Int32(inputs), scratch, packed, output, Int32(outputs))
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, CblasTrans, rows, Int32(outputs), Int32(inputs), 1, input, Int32(inputs),
             weight, Int32(inputs), 1, output, Int32(outputs))

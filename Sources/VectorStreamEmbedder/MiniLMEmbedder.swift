@@ -37,11 +37,15 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         /// (Haswell) ones: 0.3.21 does not recognise AMD Zen 4/5, and OPENBLAS_CORETYPE=Haswell may be set.
         /// GEMM runs about twice as fast; results agree to float rounding. Process-wide, decided once.
         public var preferAVX512Kernels: Bool
+        /// fp32 (the default, exact) or bf16 (faster where the CPU has AVX-512 BF16; see `EmbedderPrecision`).
+        public var precision: EmbedderPrecision
 
         public init(
             modelDirectory: String? = nil, threads: Int = 0, batchSize: Int = 32, maxSequenceLength: Int = 256,
-            maxTokensPerPass: Int = 1024, parallelism: Parallelism = .passesPerCore, preferAVX512Kernels: Bool = true
+            maxTokensPerPass: Int = 1024, parallelism: Parallelism = .passesPerCore, preferAVX512Kernels: Bool = true,
+            precision: EmbedderPrecision = .fp32
         ) {
+            self.precision = precision
             self.modelDirectory = modelDirectory
             self.threads = threads
             self.batchSize = batchSize
@@ -93,11 +97,23 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         }
         let tensors = try SafeTensorsFile(path: directory + "/model.safetensors")
         let weights = try BertWeights(file: tensors, configuration: bert)
-        encoder = BertEncoder(weights: weights)
+        var bfloat16: BFloat16Weights?
+        if configuration.precision == .bf16 {
+            guard EmbedderPrecision.bfloat16Supported else {
+                throw EmbedderError.invalidConfiguration(
+                    "precision bf16 needs a CPU with AVX-512 BF16 (AMD Zen 4+, Intel Cooper Lake / Sapphire Rapids+); use fp32")
+            }
+            guard BFloat16Weights.fits(bert) else {
+                throw EmbedderError.invalidConfiguration("precision bf16 needs hidden and intermediate sizes divisible by 64")
+            }
+            bfloat16 = BFloat16Weights(weights)
+        }
+        encoder = BertEncoder(weights: weights, bfloat16: bfloat16)
         modelDirectory = directory
         dimension = bert.hiddenSize
         let hex = String(tensors.fingerprint, radix: 16)
         modelVersion = "all-MiniLM-L6-v2@" + String((String(repeating: "0", count: 16 - hex.count) + hex).prefix(12))
+            + (configuration.precision == .fp32 ? "" : "+\(configuration.precision.rawValue)")
         self.configuration = configuration
 
         if configuration.preferAVX512Kernels { _ = Self.avx512KernelsSelected }
@@ -114,8 +130,9 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         // Process-wide in OpenBLAS: the last embedder created decides.
         openblas_set_num_threads(Int32(blasThreadsPerWorker))
         let tokensPerPass = max(configuration.maxTokensPerPass, maxLength)
+        let withBFloat16 = bfloat16 != nil
         pool = WorkerPool(workers: workerCount, name: "minilm") { [bert] in
-            EncoderWorkspace(configuration: bert, tokens: tokensPerPass, longestSequence: maxLength)
+            EncoderWorkspace(configuration: bert, tokens: tokensPerPass, longestSequence: maxLength, bfloat16: withBFloat16)
         }
     }
 

@@ -237,10 +237,17 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/vectorstream"))
-    parser.add_argument("--engines", default="vectorstream,onnxruntime,sentence-transformers")
+    parser.add_argument("--engines", default=None,
+                        help="comma-separated; default: vectorstream, vectorstream-bf16 (where the CPU has "
+                             "AVX-512 BF16), onnxruntime, sentence-transformers")
     args = parser.parse_args()
     if args.engine:
         return child(args)
+    if args.engines is None:
+        with open("/proc/cpuinfo") as f:
+            bf16 = "avx512_bf16" in f.read()
+        args.engines = ",".join(["vectorstream"] + (["vectorstream-bf16"] if bf16 else [])
+                                + ["onnxruntime", "sentence-transformers"])
 
     import numpy as np
     os.makedirs(args.out, exist_ok=True)
@@ -271,18 +278,21 @@ def main():
                TOKENIZERS_PARALLELISM="false")
     results = {}
     for engine in args.engines.split(","):
-        vectors = os.path.join(args.out, f"vectors-{engine}" + (".f32" if engine == "vectorstream" else ".npy"))
+        ours = engine.startswith("vectorstream")
+        vectors = os.path.join(args.out, f"vectors-{engine}" + (".f32" if ours else ".npy"))
         print(f"running {engine}")
-        if engine == "vectorstream":
+        if ours:
+            # vectorstream-bf16: the reduced-precision path, reported beside fp32 (never instead of it).
             command = [args.binary, "bench", "embed", "--corpus", corpus, "--threads", str(args.threads),
-                       "--vectors", vectors, "--model-dir", model_dir]
+                       "--vectors", vectors, "--model-dir", model_dir,
+                       "--precision", "bf16" if engine.endswith("-bf16") else "fp32"]
         else:
             command = [sys.executable, __file__, "--engine", engine, "--corpus", corpus, "--vectors", vectors,
                        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                        "--model-dir", model_dir, "--onnx", onnx_path]
         results[engine] = run_child(command, env)
         results[engine]["vectors"] = (np.fromfile(vectors, dtype="<f4").reshape(len(texts), 384)
-                                      if engine == "vectorstream" else np.load(vectors))
+                                      if ours else np.load(vectors))
 
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine lowers every figure)")
     baseline = results.get("sentence-transformers")

@@ -76,7 +76,7 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         let summary: [String: Any] = [
             "engine": "vectorstream", "sentences": texts.count, "tokens": tokens, "seconds": seconds,
             "sentences_per_second": rate, "peak_rss_mb": peakMB, "workers": model.workerCount,
-            "blas_threads": model.blasThreadsPerWorker, "blas_kernels": model.blasKernels,
+            "blas_threads": model.blasThreadsPerWorker, "blas_kernels": model.blasKernels, "precision": model.configuration.precision.rawValue,
             "model_version": model.modelVersion,
         ]
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])

@@ -41,6 +41,8 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         public var threads = 0
         /// Texts per forward pass.
         public var batchSize = 32
+        /// "fp32" (exact, the default) or "bf16" (faster matrix products on CPUs with AVX-512 BF16).
+        public var precision = "fp32"
     }
 
     public struct KafkaSettings: Sendable, Hashable {
@@ -185,6 +187,15 @@ extension VectorStreamConfiguration {
             optional("embedder.model_dir", "VECTORSTREAM_MODEL_DIR", "all-MiniLM-L6-v2 directory", \.embedder.modelDirectory),
             int("embedder.threads", "VECTORSTREAM_EMBEDDER_THREADS", "BLAS threads (0 = cores)", 0...256, \.embedder.threads),
             int("embedder.batch_size", nil, "texts per forward pass", 1...4096, \.embedder.batchSize),
+            ConfigurationKey(key: "embedder.precision", environment: "VECTORSTREAM_EMBEDDER_PRECISION", isSecret: false,
+                             help: "fp32 (exact) or bf16 (AVX-512 BF16 CPUs)",
+                             read: { $0.embedder.precision }, write: { c, v in
+                                 let value = v.trimmingSpaces.lowercased()
+                                 guard ["fp32", "bf16"].contains(value) else {
+                                     throw ConfigurationError("expected fp32 or bf16, got '\(v)'")
+                                 }
+                                 c.embedder.precision = value
+                             }),
             optional("kafka.brokers", "VECTORSTREAM_KAFKA_BROKERS", "Kafka bootstrap servers", \.kafka.brokers),
             string("kafka.topic", "VECTORSTREAM_KAFKA_TOPIC", "raw events topic", \.kafka.topic),
             string("kafka.dead_letter_topic", "VECTORSTREAM_KAFKA_DEAD_LETTER_TOPIC", "dead-letter topic", \.kafka.deadLetterTopic),
