@@ -10,6 +10,7 @@ struct ConfigurationTests {
         #expect(c.kafka.groupID == "vectorstream")
         #expect(c.http.port == 8080)
         #expect(c.redis.url == nil)
+        #expect(c.embedder.precision == "fp32")
     }
 
     @Test func environmentOverridesTheFile() throws {
@@ -36,6 +37,9 @@ struct ConfigurationTests {
         }
         #expect(throws: ConfigurationError.self) { try c.apply(file: [:], origin: "f", environment: ["VECTORSTREAM_REDIS_URL": "localhost:6379"]) }
         #expect(throws: ConfigurationError.self) { try c.apply(file: [:], origin: "f", environment: ["VECTORSTREAM_TRIGGER_INTERVAL": "soon"]) }
+        #expect(throws: ConfigurationError.self) { try c.apply(file: ["embedder.precision": "fp16"], origin: "f", environment: [:]) }
+        try? c.apply(file: ["embedder.precision": "fp32"], origin: "f", environment: ["VECTORSTREAM_EMBEDDER_PRECISION": "BF16"])
+        #expect(c.embedder.precision == "bf16")
     }
 
     @Test func renderingMasksSecrets() throws {
