@@ -31,14 +31,15 @@ struct EmbeddedPipelineTests {
             self.embedder = embedder
         }
 
-        func engine(_ source: any EventSource, sink: (any EventSink)? = nil, maxBatch: Int = 1_000) -> MicroBatchEngine {
+        func engine(_ source: any EventSource, sink: (any EventSink)? = nil, deadLetters: (any DeadLetterSink)? = nil,
+                    maxBatch: Int = 1_000) -> MicroBatchEngine {
             var config = EngineConfiguration()
             config.triggerInterval = .milliseconds(10)
             config.maxEventsPerTrigger = maxBatch
             config.retryInitialBackoff = .milliseconds(5)
             return MicroBatchEngine(configuration: config, stages: PipelineStages(
                 source: source, dedup: InMemoryDedupStore(), embedder: embedder, embeddingCache: InMemoryEmbeddingCache(),
-                vectors: vectors, events: sink ?? events, deadLetters: events))
+                vectors: vectors, events: sink ?? events, deadLetters: deadLetters ?? events))
         }
     }
 
@@ -131,6 +132,28 @@ struct EmbeddedPipelineTests {
         #expect(try await setup.events.eventCount() == 2_000)
         #expect(engine.stats.batchRetries == 3)
         #expect(engine.stats.eventsStored == 2_000)
+    }
+
+    /// Counts every dead letter handed to it (a Kafka topic would receive each one).
+    final class CountingDeadLetters: DeadLetterSink, Sendable {
+        let received = Mutex<[SourcePosition]>([])
+        func store(_ rejected: [RejectedRecord]) async throws { received.withLock { $0 += rejected.map(\.position) } }
+    }
+
+    @Test func aRetriedBatchSendsItsDeadLettersOnce() async throws {
+        let setup = try Setup()
+        let records = Self.generated(2_000, products: 30, invalidRatio: 0.05, seed: 3)
+        let invalid = records.filter { $0.event == nil }.count
+        #expect(invalid > 0)
+        let deadLetters = CountingDeadLetters()
+        let engine = setup.engine(ArraySource(records.map(\.bytes)), sink: FlakySink(setup.events),
+                                  deadLetters: deadLetters, maxBatch: 700)
+        try await engine.run()
+        #expect(engine.stats.batchRetries == 3)
+        let received = deadLetters.received.withLock { $0 }
+        #expect(received.count == invalid)
+        #expect(Set(received).count == invalid)
+        #expect(try await setup.events.eventCount() == 2_000 - invalid)
     }
 
     @Test func aModelChangeReembedsAndSearchUsesOnlyTheCurrentVersion() async throws {

@@ -144,9 +144,11 @@ public final class MicroBatchEngine: Sendable {
     private func processWithRetry(_ batch: RecordBatch) async throws {
         var backoff = configuration.retryInitialBackoff
         var attempt = 0
+        // Rejections are final: once stored, a retry of the batch (a later stage failed) does not send them again.
+        var deadLettersStored = false
         while true {
             do {
-                try await process(batch)
+                try await process(batch, deadLettersStored: &deadLettersStored)
                 return
             } catch is CancellationError {
                 throw CancellationError()
@@ -164,7 +166,7 @@ public final class MicroBatchEngine: Sendable {
     }
 
     /// One batch through every stage. Throws without acknowledging when any stage fails.
-    func process(_ batch: RecordBatch) async throws {
+    func process(_ batch: RecordBatch, deadLettersStored: inout Bool) async throws {
         let batchStart = ContinuousClock.now
         metrics.batchSize.record(batch.records.count)
 
@@ -182,7 +184,8 @@ public final class MicroBatchEngine: Sendable {
             }
         }
         metrics.parse.recordInterval(since: batchStart)
-        if !rejected.isEmpty { try await stages.deadLetters.store(rejected) }
+        if !rejected.isEmpty && !deadLettersStored { try await stages.deadLetters.store(rejected) }
+        deadLettersStored = true
 
         // Dedup events: first within the batch, then against everything already processed.
         let dedupStart = ContinuousClock.now
