@@ -1,7 +1,9 @@
 #include "vs_bfloat16.h"
 
-#include <immintrin.h>
 #include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 #define VS_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
@@ -10,6 +12,8 @@ int vs_bf16_supported(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512bf16");
 }
+
+#endif
 
 size_t vs_bf16_packed_count(int n, int k) { return (size_t)n * (size_t)k; }
 
@@ -34,6 +38,8 @@ void vs_bf16_pack_weights(const float *weight, int n, int k, uint16_t *packed) {
         }
     }
 }
+
+#if defined(__x86_64__)
 
 VS_BF16_TARGET
 void vs_bf16_convert(const float *input, size_t count, uint16_t *output) {
@@ -98,3 +104,13 @@ void vs_bf16_gemm(int m, int n, int k, const uint16_t *a, const uint16_t *packed
         }
     }
 }
+
+#else  // Other architectures: never supported, so the encoder never calls these.
+
+int vs_bf16_supported(void) { return 0; }
+void vs_bf16_convert(const float *input, size_t count, uint16_t *output) { (void)input; (void)count; (void)output; }
+void vs_bf16_gemm(int m, int n, int k, const uint16_t *a, const uint16_t *packed, float *c, int ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)packed; (void)c; (void)ldc;
+}
+
+#endif
