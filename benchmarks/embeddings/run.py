@@ -236,6 +236,8 @@ def main():
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds over all engines, interleaved; each engine's median rate is reported")
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/vectorstream"))
     parser.add_argument("--engines", default=None,
                         help="comma-separated; default: vectorstream, vectorstream-bf16 (where the CPU has "
@@ -276,8 +278,7 @@ def main():
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                TOKENIZERS_PARALLELISM="false")
-    results = {}
-    for engine in args.engines.split(","):
+    def run_engine(engine):
         ours = engine.startswith("vectorstream")
         vectors = os.path.join(args.out, f"vectors-{engine}" + (".f32" if ours else ".npy"))
         print(f"running {engine}")
@@ -290,24 +291,53 @@ def main():
             command = [sys.executable, __file__, "--engine", engine, "--corpus", corpus, "--vectors", vectors,
                        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                        "--model-dir", model_dir, "--onnx", onnx_path]
-        results[engine] = run_child(command, env)
-        results[engine]["vectors"] = (np.fromfile(vectors, dtype="<f4").reshape(len(texts), 384)
-                                      if ours else np.load(vectors))
+        result = run_child(command, env)
+        result["vectors"] = (np.fromfile(vectors, dtype="<f4").reshape(len(texts), 384)
+                             if ours else np.load(vectors))
+        return result
+
+    # Rounds interleave the engines, so a slow minute of the machine hits all of them alike.
+    engines = args.engines.split(",")
+    rounds = []
+    for index in range(max(1, args.repeat)):
+        if args.repeat > 1:
+            print(f"round {index + 1} of {args.repeat}")
+        rounds.append({engine: run_engine(engine) for engine in engines})
 
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine lowers every figure)")
-    baseline = results.get("sentence-transformers")
-    onnx_rate = results.get("onnxruntime", {}).get("sentences_per_second")
+
+    def median(values):
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    last = rounds[-1]
+    baseline = last.get("sentence-transformers")
+    rates = {e: [r[e]["sentences_per_second"] for r in rounds] for e in engines}
+    onnx_rate = median(rates["onnxruntime"]) if "onnxruntime" in rates else None
     print()
+    if len(rounds) > 1:
+        print(f"Median of {len(rounds)} rounds (range in brackets); ratios per round in brackets too.")
+        print()
     print(f"| engine | sentences/s | peak RSS (MB) | vs onnxruntime | min / mean cosine to sentence-transformers |")
     print(f"|---|---:|---:|---:|---|")
-    for engine, r in results.items():
-        ratio = f"{r['sentences_per_second'] / onnx_rate:.2f}x" if onnx_rate else "-"
+    for engine in engines:
+        rate = median(rates[engine])
+        rss = max(r[engine]["peak_rss_mb"] for r in rounds)
+        spread = f" [{min(rates[engine]):.1f}–{max(rates[engine]):.1f}]" if len(rounds) > 1 else ""
+        if onnx_rate:
+            ratio = f"{rate / onnx_rate:.2f}x"
+            if len(rounds) > 1:
+                per_round = [r[engine]["sentences_per_second"] / r["onnxruntime"]["sentences_per_second"] for r in rounds]
+                ratio += f" [{min(per_round):.2f}–{max(per_round):.2f}]"
+        else:
+            ratio = "-"
         if baseline is not None:
-            c = cosines(r["vectors"], baseline["vectors"])
+            c = cosines(last[engine]["vectors"], baseline["vectors"])
             cos = f"{c.min():.7f} / {c.mean():.7f}"
         else:
             cos = "-"
-        print(f"| {engine} | {r['sentences_per_second']:.1f} | {r['peak_rss_mb']:.0f} | {ratio} | {cos} |")
+        print(f"| {engine} | {rate:.1f}{spread} | {rss:.0f} | {ratio} | {cos} |")
 
 
 if __name__ == "__main__":

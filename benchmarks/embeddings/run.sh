@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Embedding benchmark: vectorstream vs sentence-transformers vs onnxruntime fp32, 2 threads each, one run.
-#   benchmarks/embeddings/run.sh [run.py options, e.g. --threads 2 --n 2000]
+#   benchmarks/embeddings/run.sh [run.py options, e.g. --threads 2 --n 2000 --repeat 3]
 #   benchmarks/embeddings/run.sh --extra-reference     # regenerate extra-reference.json for the tests
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
