@@ -51,7 +51,8 @@ let package = Package(
         // MARK: Backends, one module each.
         .target(
             name: "VectorStreamEmbedded",
-            dependencies: ["VectorStreamCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["VectorStreamCore", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "GRDBSQLite", package: "GRDB.swift")],
             // The index's scan is SIMD16 arithmetic: let it use AVX2/FMA registers (as the embedder does).
             swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release))]
         ),
