@@ -111,7 +111,7 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
             }
         }
         VectorKernels.addLayerNorm(
-            x, rows: total, width: h, bias: nil, residual: nil,
+            x, rows: total, width: h, bias: nil,
             gamma: weights.embeddingNormGamma, beta: weights.embeddingNormBeta, epsilon: c.layerNormEpsilon)
 
         for (index, layer) in weights.layers.enumerated() {
@@ -197,7 +197,7 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         linear(context, rows: m, inputs: h, weight: layer.attentionOutputWeight, packed: packed?.attentionOutput,
                outputs: h, into: x, workspace: workspace)
         VectorKernels.addLayerNorm(
-            x, rows: tokens, width: h, bias: layer.attentionOutputBias, residual: nil,
+            x, rows: tokens, width: h, bias: layer.attentionOutputBias,
             gamma: layer.attentionNormGamma, beta: layer.attentionNormBeta, epsilon: c.layerNormEpsilon)
 
         // Feed-forward: GELU(x·W1ᵀ + b1)·W2ᵀ + b2, residual, LayerNorm.
@@ -208,7 +208,7 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         linear(expanded, rows: m, inputs: c.intermediateSize, weight: layer.outputWeight, packed: packed?.output,
                outputs: h, into: x, workspace: workspace)
         VectorKernels.addLayerNorm(
-            x, rows: tokens, width: h, bias: layer.outputBias, residual: nil,
+            x, rows: tokens, width: h, bias: layer.outputBias,
             gamma: layer.outputNormGamma, beta: layer.outputNormBeta, epsilon: c.layerNormEpsilon)
     }
 

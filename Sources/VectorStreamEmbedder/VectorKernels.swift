@@ -21,11 +21,11 @@ public enum VectorKernels {
         UnsafeMutableRawPointer(pointer + offset).storeBytes(of: value, as: Vector.self)
     }
 
-    /// `row = LayerNorm(row + bias + residual)` in place over `rows` rows of `width` floats.
-    /// `bias` and `residual` may be nil. Statistics in two passes, as PyTorch computes them.
+    /// `row = LayerNorm(row + bias)` in place over `rows` rows of `width` floats (the residual is already in
+    /// `row`: the products accumulate onto it). `bias` may be nil. Statistics in two passes, as PyTorch does.
     static func addLayerNorm(
         _ data: UnsafeMutablePointer<Float>, rows: Int, width n: Int,
-        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+        bias: UnsafePointer<Float>?,
         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
     ) {
         let inverseWidth = 1 / Float(n)
@@ -36,7 +36,6 @@ public enum VectorKernels {
             while column < n {
                 var value = load(x, column)
                 if let bias { value += load(bias, column) }
-                if let residual { value += load(residual + row * n, column) }
                 store(value, x, column)
                 sum += value
                 column += width
