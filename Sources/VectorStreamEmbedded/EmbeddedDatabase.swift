@@ -28,9 +28,7 @@ public final class EmbeddedDatabase: Sendable {
             // index inserts then dirty fewer, fuller pages, so each commit writes less to the WAL.
             let creator = try DatabaseQueue(path: path)
             try creator.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA journal_mode = DELETE")
                 try db.execute(sql: "PRAGMA page_size = 16384")
-                try db.execute(sql: "VACUUM")
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
             }
             try creator.close()

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 import VectorStreamCore
@@ -51,6 +52,11 @@ struct EmbeddedPipelineTests {
 
     @Test func storesEveryValidEventOnceAndRejectsEveryBadOneWithItsReason() async throws {
         let setup = try Setup()
+        // A new file gets 16 KiB pages in WAL mode (fewer, fuller pages written per commit).
+        let (pageSize, journal) = try await setup.database.pool.read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA page_size"), try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+        }
+        #expect(pageSize == 16_384 && journal == "wal")
         // 1,000 malformed records (every kind in turn) among 100,000 good ones.
         let good = Self.generated(100_000, invalidRatio: 0)
         let bad = Self.generated(1_000, invalidRatio: 1, seed: 5)
