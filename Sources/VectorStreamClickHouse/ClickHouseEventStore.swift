@@ -236,28 +236,21 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
 
     /// Distinct sessions that viewed, added to cart and purchased since `since`.
     ///
-    /// `session_steps` keeps, per session and step, the time of the latest such event, so "a step since T" is
-    /// "latest step time >= T", and every session counts once. Two exact plans: a short window counts the distinct
+    /// Each step's table keeps, per session, the time of its latest such event, so "a step since T" is
+    /// "latest time >= T", and every session counts once. Two exact plans: a short window counts the distinct
     /// keys among its few rows; a long one reads each step with FINAL (rows merged by key as they stream, in
     /// key order, one step per thread), which costs a linear pass instead of a hash set the size of the window.
     public func funnel(since: EpochMillis) async throws -> Funnel {
         let schema = try await schema()
-        let table = schema.table("session_steps")
         let since = max(since, 0)
-        let steps: [EventType] = [.view, .addToCart, .purchase]
-        let sql: String
-        if newestKnownMillis() - since <= Self.shortFunnelWindow {
-            sql = """
-                SELECT event_type, uniqExact(session_key) FROM \(table) WHERE last_ms >= \(since) GROUP BY event_type
-                """
-        } else {
-            sql = steps.map { step in
-                let name = TabSeparated.quote(step.rawValue)
-                return """
-                    SELECT \(name) AS step, count() FROM \(table) FINAL WHERE event_type = \(name) AND last_ms >= \(since)
-                    """
-            }.joined(separator: "\nUNION ALL\n")
-        }
+        let short = newestKnownMillis() - since <= Self.shortFunnelWindow
+        let sql = ClickHouseSchema.funnelSteps.map { step in
+            let table = schema.table(ClickHouseSchema.sessionTable(step))
+            let name = TabSeparated.quote(step.rawValue)
+            return short
+                ? "SELECT \(name) AS step, uniqExact(session_key) FROM \(table) WHERE last_ms >= \(since)"
+                : "SELECT \(name) AS step, count() FROM \(table) FINAL WHERE last_ms >= \(since)"
+        }.joined(separator: "\nUNION ALL\n")
         var funnel = Funnel(views: 0, carts: 0, purchases: 0)
         for try await row in try await client.query(sql) {
             guard row.count == 2, let count = Int64(row[1]) else {

@@ -39,7 +39,8 @@ public struct ClickHouseMigration: Sendable {
 /// - `event_positions`: the positions already stored, so a replayed batch is recognised before it is inserted.
 /// - `product_stats`, `category_stats` (SummingMergeTree): per-minute and per-hour buckets written by
 ///   materialized views on `events`.
-/// - `session_steps` (ReplacingMergeTree): per session and funnel step, the time of its latest event.
+/// - `session_last_view`, `session_last_add_to_cart`, `session_last_purchase` (ReplacingMergeTree): per session,
+///   the time of its latest event of that funnel step.
 /// - `user_interactions`: events ordered by user, for recommendations.
 /// - `products`: latest name, category and price per product, written by the sink.
 public struct ClickHouseSchema: Sendable {
@@ -220,19 +221,54 @@ public struct ClickHouseSchema: Sendable {
             "DROP TABLE IF EXISTS \(table("session_funnel_hour_mv"))",
             "DROP TABLE IF EXISTS \(table("session_funnel"))",
         ]
+        // One table per step keyed by the session alone: FINAL then merges a single 8-byte key and no step column,
+        // which on 18.16 costs about 60 % of the per-row time of the shared (step, session) table.
+        var third: [String] = []
+        for step in Self.funnelSteps {
+            let name = Self.sessionTable(step)
+            let select = """
+                SELECT sipHash64(session_id) AS session_key, max(ts_ms) AS last_ms
+                FROM \(table("events")) WHERE event_type = '\(step.rawValue)' GROUP BY session_key
+                """
+            third += [
+                """
+                CREATE TABLE IF NOT EXISTS \(table(name)) (
+                    session_key UInt64,
+                    last_ms Int64
+                ) ENGINE = ReplacingMergeTree(last_ms)
+                PARTITION BY toYYYYMMDD(toDateTime(intDiv(last_ms, 1000)))
+                ORDER BY session_key
+                """,
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS \(table(name + "_mv")) TO \(table(name)) AS \(select)",
+                // From `events`, which every version has; rows written twice collapse by key.
+                "INSERT INTO \(table(name)) \(select)",
+            ]
+        }
+        third += [
+            "DROP TABLE IF EXISTS \(table("session_steps_mv"))",
+            "DROP TABLE IF EXISTS \(table("session_steps"))",
+        ]
         return [
             ClickHouseMigration(version: 1, description: "events, positions, aggregates and their views",
                                 statements: first),
             ClickHouseMigration(version: 2, description: "session funnel from per-session last step times",
                                 statements: second),
+            ClickHouseMigration(version: 3, description: "session funnel: one table per step, keyed by session",
+                                statements: third),
         ]
     }
 
     public var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
 
+    /// The funnel's steps, in order.
+    public static let funnelSteps: [EventType] = [.view, .addToCart, .purchase]
+
+    /// Per session, the time of its latest event of this funnel step (`session_last_view`, ...).
+    public static func sessionTable(_ step: EventType) -> String { "session_last_\(step.rawValue)" }
+
     /// Names of every table and view, for tests and `migrate --print`.
     public static let tableNames = ["events", "event_positions", "products", "product_stats", "category_stats",
-                                    "session_steps", "user_interactions"]
+                                    "user_interactions"] + funnelSteps.map(sessionTable)
 }
 
 /// What `migrate` did.

@@ -18,19 +18,20 @@ struct ClickHouseStoreTests {
     @Test func migrationIsIdempotentAndVersioned() async throws {
         try await CH.withStore { store in
             let first = try await store.prepare()
-            #expect(first.applied == [1, 2])
-            #expect(first.currentVersion == 2)
+            #expect(first.applied == [1, 2, 3])
+            #expect(first.currentVersion == 3)
             let second = try await store.prepare()
             #expect(second.applied.isEmpty)
-            #expect(second.currentVersion == 2)
+            #expect(second.currentVersion == 3)
             let db = store.client.configuration.database
             let versions = try await store.client.rows(
                 "SELECT version, count() FROM `\(db)`.schema_migrations GROUP BY version ORDER BY version")
-            #expect(versions == [["1", "1"], ["2", "1"]])
+            #expect(versions == [["1", "1"], ["2", "1"], ["3", "1"]])
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
             for name in ClickHouseSchema.tableNames { #expect(tables.contains(name), "missing table \(name)") }
-            #expect(tables.contains("product_stats_minute_mv") && tables.contains("session_steps_mv"))
+            #expect(tables.contains("product_stats_minute_mv") && tables.contains("session_last_view_mv"))
             #expect(!tables.contains("session_funnel") && !tables.contains("session_funnel_hour_mv"))
+            #expect(!tables.contains("session_steps") && !tables.contains("session_steps_mv"))
         }
     }
 
@@ -117,13 +118,16 @@ struct ClickHouseStoreTests {
                 try await store.store(Array(generated[batch..<min(batch + 500, generated.count)]))
             }
             let db = store.client.configuration.database
-            let days = try await store.client.scalar("SELECT uniqExact(_partition_id) FROM `\(db)`.session_steps")
-            #expect(days == "2")
-            let crossing = try await store.client.scalar("""
-                SELECT count() FROM (SELECT event_type, session_key FROM `\(db)`.session_steps
-                GROUP BY event_type, session_key HAVING uniqExact(_partition_id) > 1)
-                """)
-            #expect((Int(crossing ?? "") ?? 0) > 0, "no session crosses midnight: the test proves nothing")
+            for step in ClickHouseSchema.funnelSteps {
+                let table = "`\(db)`.\(ClickHouseSchema.sessionTable(step))"
+                let days = try await store.client.scalar("SELECT uniqExact(_partition_id) FROM \(table)")
+                #expect(days == "2", "\(table)")
+                let crossing = try await store.client.scalar("""
+                    SELECT count() FROM (SELECT session_key FROM \(table)
+                    GROUP BY session_key HAVING uniqExact(_partition_id) > 1)
+                    """)
+                #expect((Int(crossing ?? "") ?? 0) > 0, "no session crosses midnight in \(table): the test proves nothing")
+            }
             let last = events.map(\.event.timestamp).max()!
             for since in [0, midnight - 600_000, midnight - 1, midnight, midnight + 61_000, last - 300_000, last, last + 1] {
                 #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
@@ -131,27 +135,41 @@ struct ClickHouseStoreTests {
         }
     }
 
-    /// A database created before the session funnel moved to `session_steps` gets it filled from `events`.
-    @Test func upgradingFromVersionOneBackfillsTheSessionSteps() async throws {
+    /// A database left by an older version gets the per-step session tables filled from `events`: from version 1
+    /// (no session tables at all) and from version 2 (one shared `session_steps` table, dropped on the way).
+    @Test(arguments: [1, 2])
+    func upgradingBackfillsTheSessionTables(from version: Int) async throws {
         let events = CH.events(count: 3_000, seed: 9)
         try await CH.withStore { store in
             try await store.store(events)
             let db = store.client.configuration.database
-            // Back to how version 1 left it: no session_steps, only version 1 recorded.
-            try await store.client.execute("DROP TABLE `\(db)`.session_steps_mv")
-            try await store.client.execute("DROP TABLE `\(db)`.session_steps")
+            // Migration 2's statements do not depend on the column types.
+            let types = ClickHouseColumnTypes(version: try await store.client.serverVersion())
+            let schema = ClickHouseSchema(database: db, types: types)
+            // Back to how that version left the database.
+            for step in ClickHouseSchema.funnelSteps {
+                try await store.client.execute("DROP TABLE `\(db)`.\(ClickHouseSchema.sessionTable(step))_mv")
+                try await store.client.execute("DROP TABLE `\(db)`.\(ClickHouseSchema.sessionTable(step))")
+            }
+            if version == 2 {
+                for statement in schema.migrations[1].statements { try await store.client.execute(statement) }
+            }
             try await store.client.execute("DROP TABLE `\(db)`.schema_migrations")
             try await store.client.execute("""
                 CREATE TABLE `\(db)`.schema_migrations (version UInt32, description String, applied_at DateTime)
                 ENGINE = ReplacingMergeTree ORDER BY version
                 """)
-            try await store.client.execute("INSERT INTO `\(db)`.schema_migrations VALUES (1, 'v1', now())")
+            for old in 1...version {
+                try await store.client.execute("INSERT INTO `\(db)`.schema_migrations VALUES (\(old), 'v\(old)', now())")
+            }
             let report = try await store.prepare()
-            #expect(report.applied == [2])
+            #expect(report.applied == Array((version + 1)...3))
+            let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
+            #expect(!tables.contains("session_steps"))
             for since in Self.sinces {
                 #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
             }
-            // New events after the upgrade reach the table through the view.
+            // New events after the upgrade reach the tables through the views.
             let more = CH.events(count: 500, seed: 10, startOffset: 10_000)
             try await store.store(more)
             #expect(try await store.funnel(since: 0) == CH.funnel(events + more, since: 0))
