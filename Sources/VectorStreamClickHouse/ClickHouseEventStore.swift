@@ -232,31 +232,43 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
     }
 
     /// Windows up to this long (before the newest stored event) are counted from the rows in the window.
-    static let shortFunnelWindow: Int64 = 15 * 60_000
+    static let shortFunnelWindow: Int64 = 60 * 60_000
 
     /// Distinct sessions that viewed, added to cart and purchased since `since`.
     ///
-    /// Each step's table keeps, per session, the time of its latest such event, so "a step since T" is
-    /// "latest time >= T", and every session counts once. Two exact plans: a short window counts the distinct
-    /// keys among its few rows; a long one reads each step with FINAL (rows merged by key as they stream, in
-    /// key order, one step per thread), which costs a linear pass instead of a hash set the size of the window.
+    /// `funnel_sessions` keeps, per step and session, the time of its latest such event, so "a step since T" is
+    /// "latest time >= T", and every session counts once. Two exact plans, each cheaper on its side of an hour:
+    /// a short window counts distinct keys among its rows, in 64 hash sets per step by the keys' top bits (rows
+    /// arrive sorted by key within each part, so each set stays small while it is filled); a long one reads each
+    /// step's key range with FINAL, rows merged by key as they stream: a linear pass over the table, one step
+    /// per thread, instead of hash sets the size of the window.
     public func funnel(since: EpochMillis) async throws -> Funnel {
         let schema = try await schema()
+        let table = schema.table("funnel_sessions")
         let since = max(since, 0)
-        let short = newestKnownMillis() - since <= Self.shortFunnelWindow
-        let sql = ClickHouseSchema.funnelSteps.map { step in
-            let table = schema.table(ClickHouseSchema.sessionTable(step))
-            let name = TabSeparated.quote(step.rawValue)
-            return short
-                ? "SELECT \(name) AS step, uniqExact(session_key) FROM \(table) WHERE last_ms >= \(since)"
-                : "SELECT \(name) AS step, count() FROM \(table) FINAL WHERE last_ms >= \(since)"
-        }.joined(separator: "\nUNION ALL\n")
+        let sql: String
+        if newestKnownMillis() - since <= Self.shortFunnelWindow {
+            sql = """
+                SELECT bitShiftRight(bucket, 6) AS step, sum(sessions) FROM (
+                    SELECT bitShiftRight(step_session, 56) AS bucket, uniqExact(step_session) AS sessions
+                    FROM \(table) WHERE last_ms >= \(since) GROUP BY bucket
+                ) GROUP BY step
+                """
+        } else {
+            sql = ClickHouseSchema.funnelSteps.indices.map { index in
+                let keys = ClickHouseSchema.funnelKeyRange(ClickHouseSchema.funnelSteps[index])
+                return """
+                    SELECT \(index) AS step, count() FROM \(table) FINAL
+                    WHERE step_session BETWEEN \(keys.lowerBound) AND \(keys.upperBound) AND last_ms >= \(since)
+                    """
+            }.joined(separator: "\nUNION ALL\n")
+        }
         var funnel = Funnel(views: 0, carts: 0, purchases: 0)
         for try await row in try await client.query(sql) {
-            guard row.count == 2, let count = Int64(row[1]) else {
-                throw ClickHouseError.malformedResult("funnel row \(row)")
-            }
-            switch EventType(rawValue: row[0]) {
+            guard row.count == 2, let index = Int(row[0]), let count = Int64(row[1]),
+                  ClickHouseSchema.funnelSteps.indices.contains(index)
+            else { throw ClickHouseError.malformedResult("funnel row \(row)") }
+            switch ClickHouseSchema.funnelSteps[index] {
             case .view: funnel.views = count
             case .addToCart: funnel.carts = count
             case .purchase: funnel.purchases = count

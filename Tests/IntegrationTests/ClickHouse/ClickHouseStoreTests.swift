@@ -11,9 +11,10 @@ struct ClickHouseStoreTests {
     static let hour: Int64 = 3_600_000
     static let first: Int64 = 1_767_225_600_000 + 17_000
     /// Whole data set; mid-minute and mid-hour; a minute boundary; an hour boundary; the last seconds.
-    /// Both funnel plans: windows longer than 15 minutes before the newest event, and shorter ones.
+    /// Both funnel plans: windows longer than an hour before the newest event, and shorter ones (40, 10 minutes,
+    /// seconds).
     static let sinces: [Int64] = [0, first + 4_321_123, first - 17_000 + 47 * 60_000, first - 17_000 + 2 * hour,
-                                  first + 11_400 * 997, first + 11_990 * 997]
+                                  first + 11_999 * 997 - 2_400_000, first + 11_400 * 997, first + 11_990 * 997]
 
     @Test func migrationIsIdempotentAndVersioned() async throws {
         try await CH.withStore { store in
@@ -29,7 +30,7 @@ struct ClickHouseStoreTests {
             #expect(versions == [["1", "1"], ["2", "1"], ["3", "1"]])
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
             for name in ClickHouseSchema.tableNames { #expect(tables.contains(name), "missing table \(name)") }
-            #expect(tables.contains("product_stats_minute_mv") && tables.contains("session_last_view_mv"))
+            #expect(tables.contains("product_stats_minute_mv") && tables.contains("funnel_sessions_mv"))
             #expect(!tables.contains("session_funnel") && !tables.contains("session_funnel_hour_mv"))
             #expect(!tables.contains("session_steps") && !tables.contains("session_steps_mv"))
         }
@@ -118,15 +119,16 @@ struct ClickHouseStoreTests {
                 try await store.store(Array(generated[batch..<min(batch + 500, generated.count)]))
             }
             let db = store.client.configuration.database
+            let days = try await store.client.scalar("SELECT uniqExact(_partition_id) FROM `\(db)`.funnel_sessions")
+            #expect(days == "2")
             for step in ClickHouseSchema.funnelSteps {
-                let table = "`\(db)`.\(ClickHouseSchema.sessionTable(step))"
-                let days = try await store.client.scalar("SELECT uniqExact(_partition_id) FROM \(table)")
-                #expect(days == "2", "\(table)")
+                let keys = ClickHouseSchema.funnelKeyRange(step)
                 let crossing = try await store.client.scalar("""
-                    SELECT count() FROM (SELECT session_key FROM \(table)
-                    GROUP BY session_key HAVING uniqExact(_partition_id) > 1)
+                    SELECT count() FROM (SELECT step_session FROM `\(db)`.funnel_sessions
+                    WHERE step_session BETWEEN \(keys.lowerBound) AND \(keys.upperBound)
+                    GROUP BY step_session HAVING uniqExact(_partition_id) > 1)
                     """)
-                #expect((Int(crossing ?? "") ?? 0) > 0, "no session crosses midnight in \(table): the test proves nothing")
+                #expect((Int(crossing ?? "") ?? 0) > 0, "no \(step) session crosses midnight: the test proves nothing")
             }
             let last = events.map(\.event.timestamp).max()!
             for since in [0, midnight - 600_000, midnight - 1, midnight, midnight + 61_000, last - 300_000, last, last + 1] {
@@ -135,7 +137,7 @@ struct ClickHouseStoreTests {
         }
     }
 
-    /// A database left by an older version gets the per-step session tables filled from `events`: from version 1
+    /// A database left by an older version gets `funnel_sessions` filled from `events`: from version 1
     /// (no session tables at all) and from version 2 (one shared `session_steps` table, dropped on the way).
     @Test(arguments: [1, 2])
     func upgradingBackfillsTheSessionTables(from version: Int) async throws {
@@ -147,10 +149,8 @@ struct ClickHouseStoreTests {
             let types = ClickHouseColumnTypes(version: try await store.client.serverVersion())
             let schema = ClickHouseSchema(database: db, types: types)
             // Back to how that version left the database.
-            for step in ClickHouseSchema.funnelSteps {
-                try await store.client.execute("DROP TABLE `\(db)`.\(ClickHouseSchema.sessionTable(step))_mv")
-                try await store.client.execute("DROP TABLE `\(db)`.\(ClickHouseSchema.sessionTable(step))")
-            }
+            try await store.client.execute("DROP TABLE `\(db)`.funnel_sessions_mv")
+            try await store.client.execute("DROP TABLE `\(db)`.funnel_sessions")
             if version == 2 {
                 for statement in schema.migrations[1].statements { try await store.client.execute(statement) }
             }
@@ -165,7 +165,7 @@ struct ClickHouseStoreTests {
             let report = try await store.prepare()
             #expect(report.applied == Array((version + 1)...3))
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
-            #expect(!tables.contains("session_steps"))
+            #expect(!tables.contains("session_steps") && tables.contains("funnel_sessions_mv"))
             for since in Self.sinces {
                 #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
             }
