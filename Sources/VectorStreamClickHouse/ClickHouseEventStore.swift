@@ -256,7 +256,7 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
                 """
         } else {
             sql = ClickHouseSchema.funnelSteps.indices.map { index in
-                let keys = ClickHouseSchema.funnelKeyRange(ClickHouseSchema.funnelSteps[index])
+                let keys = ClickHouseSchema.funnelKeyRange(stepIndex: index)
                 return """
                     SELECT \(index) AS step, count() FROM \(table) FINAL
                     WHERE step_session BETWEEN \(keys.lowerBound) AND \(keys.upperBound) AND last_ms >= \(since)

@@ -232,7 +232,7 @@ public struct ClickHouseSchema: Sendable {
                 max(ts_ms) AS last_ms
             FROM \(table("events")) WHERE \(funnelSteps) GROUP BY step_session
             """
-        var third: [String] = [
+        let third: [String] = [
             """
             CREATE TABLE IF NOT EXISTS \(sessions) (
                 step_session UInt64,
@@ -244,8 +244,6 @@ public struct ClickHouseSchema: Sendable {
             "CREATE MATERIALIZED VIEW IF NOT EXISTS \(table("funnel_sessions_mv")) TO \(sessions) AS \(sessionsSelect)",
             // Backfill from `events`, which every version has; rows written twice collapse by key.
             "INSERT INTO \(sessions) \(sessionsSelect)",
-        ]
-        third += [
             "DROP TABLE IF EXISTS \(table("session_steps_mv"))",
             "DROP TABLE IF EXISTS \(table("session_steps"))",
         ]
@@ -254,7 +252,7 @@ public struct ClickHouseSchema: Sendable {
                                 statements: first),
             ClickHouseMigration(version: 2, description: "session funnel from per-session last step times",
                                 statements: second),
-            ClickHouseMigration(version: 3, description: "session funnel: one table per step, keyed by session",
+            ClickHouseMigration(version: 3, description: "session funnel keyed by one integer per step and session",
                                 statements: third),
         ]
     }
@@ -264,10 +262,12 @@ public struct ClickHouseSchema: Sendable {
     /// The funnel's steps, in order; a step's index is the top two bits of its `funnel_sessions` keys.
     public static let funnelSteps: [EventType] = [.view, .addToCart, .purchase]
 
-    /// The `funnel_sessions` keys of one step: its index in the top two bits, any session hash below.
-    public static func funnelKeyRange(_ step: EventType) -> ClosedRange<UInt64> {
-        let index = UInt64(funnelSteps.firstIndex(of: step) ?? 0)
-        return (index << 62)...((index << 62) | (UInt64.max >> 2))
+    /// The `funnel_sessions` keys of the step at `index` in `funnelSteps`: the index in the top two bits, any
+    /// session hash below.
+    public static func funnelKeyRange(stepIndex index: Int) -> ClosedRange<UInt64> {
+        precondition(funnelSteps.indices.contains(index), "not a funnel step index: \(index)")
+        let top = UInt64(index) << 62
+        return top...(top | (UInt64.max >> 2))
     }
 
     /// Names of every table and view, for tests and `migrate --print`.

@@ -121,8 +121,8 @@ struct ClickHouseStoreTests {
             let db = store.client.configuration.database
             let days = try await store.client.scalar("SELECT uniqExact(_partition_id) FROM `\(db)`.funnel_sessions")
             #expect(days == "2")
-            for step in ClickHouseSchema.funnelSteps {
-                let keys = ClickHouseSchema.funnelKeyRange(step)
+            for (index, step) in ClickHouseSchema.funnelSteps.enumerated() {
+                let keys = ClickHouseSchema.funnelKeyRange(stepIndex: index)
                 let crossing = try await store.client.scalar("""
                     SELECT count() FROM (SELECT step_session FROM `\(db)`.funnel_sessions
                     WHERE step_session BETWEEN \(keys.lowerBound) AND \(keys.upperBound)
