@@ -39,10 +39,11 @@ let package = Package(
         // MARK: Embedder: all-MiniLM-L6-v2 in Swift on CBLAS.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        // The bf16 matrix kernel of the embedder's reduced-precision path (AVX-512 BF16, chosen at run time).
-        .target(name: "CBFloat16"),
+        // The embedder's own matrix kernels over weights packed at load: fp32 on AVX-512F, and bf16 on AVX-512 BF16
+        // for the reduced-precision path (each chosen at run time; OpenBLAS everywhere else).
+        .target(name: "CMatrixKernels"),
         .target(
-            name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS", "CBFloat16"],
+            name: "VectorStreamEmbedder", dependencies: ["VectorStreamCore", "COpenBLAS", "CMatrixKernels"],
             // Release: no overflow checks in the hot loops, and SIMD16<Float> on AVX2/FMA registers
             // ("haswell": AVX2, FMA, BMI2; Intel 2013+, AMD Zen 1+) instead of SSE2 with fma() library calls.
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release))]
@@ -124,7 +125,7 @@ let package = Package(
 
         // MARK: Tests. Unit tests need no server; IntegrationTests start real servers via scripts/.
         .testTarget(name: "VectorStreamCoreTests", dependencies: ["VectorStreamCore", "VectorStreamGenerator"]),
-        .testTarget(name: "VectorStreamEmbedderTests", dependencies: ["VectorStreamEmbedder"]),
+        .testTarget(name: "VectorStreamEmbedderTests", dependencies: ["VectorStreamEmbedder", "CMatrixKernels"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
         .testTarget(name: "VectorStreamEmbeddedTests",
                     dependencies: ["VectorStreamEmbedded", "VectorStreamGenerator"]),

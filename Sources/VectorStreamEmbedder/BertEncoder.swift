@@ -1,4 +1,4 @@
-import CBFloat16
+import CMatrixKernels
 import COpenBLAS
 import Foundation
 
@@ -14,6 +14,8 @@ final class EncoderWorkspace {
     private(set) var context: UnsafeMutablePointer<Float>
     private(set) var expanded: UnsafeMutablePointer<Float>
     private(set) var scores: UnsafeMutablePointer<Float>
+    /// One sequence's queries transposed (hidden x padded length), for our attention kernel.
+    private(set) var transposedQueries: UnsafeMutablePointer<Float>
     /// The bf16 copy of a product's input (bf16 precision only).
     private(set) var bfloat16: UnsafeMutablePointer<UInt16>?
 
@@ -27,6 +29,7 @@ final class EncoderWorkspace {
         context = BertWeights.allocate(capacity * hidden)
         expanded = BertWeights.allocate(capacity * intermediate)
         scores = BertWeights.allocate(scoreCapacity)
+        transposedQueries = BertWeights.allocate(hidden * Self.padded(longestSequence))
         if bfloat16 { self.bfloat16 = .allocate(capacity: capacity * max(hidden, intermediate)) }
     }
 
@@ -49,13 +52,15 @@ final class EncoderWorkspace {
         let squared = longestSequence * Self.padded(longestSequence)
         if squared > scoreCapacity {
             free(scores)
+            free(transposedQueries)
             scoreCapacity = squared
             scores = BertWeights.allocate(squared)
+            transposedQueries = BertWeights.allocate(hidden * Self.padded(longestSequence))
         }
     }
 
     deinit {
-        for buffer in [states, qkv, context, expanded, scores] { free(buffer) }
+        for buffer in [states, qkv, context, expanded, scores, transposedQueries] { free(buffer) }
         bfloat16?.deallocate()
     }
 }
@@ -66,9 +71,18 @@ final class EncoderWorkspace {
 /// of all tokens of the pass, one BLAS call per projection per layer, and attention runs per sequence
 /// and head on that sequence's own rows. No compute is spent on padding and no mask is needed.
 struct BertEncoder: @unchecked Sendable {  // the weights are immutable
+    /// What computes the four large products of each layer.
+    enum Products {
+        /// OpenBLAS sgemm over the weights as loaded.
+        case blas
+        /// `vs_f32_gemm` over weights packed at load.
+        case packedFloat32(PackedWeights<Float>)
+        /// `vs_bf16_gemm` over weights rounded to bf16 and packed at load (the bf16 precision).
+        case bfloat16(PackedWeights<UInt16>)
+    }
+
     let weights: BertWeights
-    /// Set for the bf16 precision: the layers' weights packed for the bf16 kernel.
-    let bfloat16: BFloat16Weights?
+    let products: Products
 
     var configuration: BertConfiguration { weights.configuration }
 
@@ -114,8 +128,8 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
             x, rows: total, width: h, bias: nil,
             gamma: weights.embeddingNormGamma, beta: weights.embeddingNormBeta, epsilon: c.layerNormEpsilon)
 
-        for (index, layer) in weights.layers.enumerated() {
-            encoderLayer(layer, packed: bfloat16?.layers[index], tokens: total, offsets: offsets, workspace: workspace)
+        for index in weights.layers.indices {
+            encoderLayer(index, tokens: total, offsets: offsets, workspace: workspace)
         }
 
         // Mean pooling over each sequence's tokens, then L2 normalisation.
@@ -148,10 +162,8 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         }
     }
 
-    private func encoderLayer(
-        _ layer: BertWeights.Layer, packed: BFloat16Weights.Layer?, tokens: Int, offsets: [Int],
-        workspace: EncoderWorkspace
-    ) {
+    private func encoderLayer(_ index: Int, tokens: Int, offsets: [Int], workspace: EncoderWorkspace) {
+        let layer = weights.layers[index]
         let c = configuration
         let h = c.hiddenSize
         let x = workspace.states
@@ -161,72 +173,105 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         let m = Int32(tokens)
 
         // Fused query/key/value projection for every token of the pass (query pre-scaled by 1/√headSize).
-        // Every product accumulates into a matrix that already holds its bias or residual (beta = 1): BLAS
-        // then skips its zeroing pass and no separate pass adds them.
-        VectorKernels.fillRows(qkv, rows: tokens, width: 3 * h, with: layer.qkvBias)
-        linear(x, rows: m, inputs: h, weight: layer.qkvWeight, packed: packed?.qkv, outputs: 3 * h, into: qkv,
+        linear(x, rows: m, inputs: h, layer: index, .qkv, outputs: 3 * h, into: qkv, bias: layer.qkvBias,
                workspace: workspace)
 
         // Attention per sequence and head, scores kept transposed (keys down, queries across):
-        // scoresᵀ = K·Qᵀ, softmax down each column, context = (scoresᵀ)ᵀ·V.
+        // scoresᵀ = K·Qᵀ, softmax down each column, context = (scoresᵀ)ᵀ·V. With our kernels the products read
+        // the sequence's queries transposed once for all heads; OpenBLAS would pack both operands per call.
+        let ownKernels = if case .blas = products { false } else { true }
         let d = Int32(c.headSize)
         let stride = Int32(3 * h)
         let scores = workspace.scores
-        for index in 0..<(offsets.count - 1) {
-            let start = offsets[index]
-            let length = offsets[index + 1] - start
+        let transposed = workspace.transposedQueries
+        for sequence in 0..<(offsets.count - 1) {
+            let start = offsets[sequence]
+            let length = offsets[sequence + 1] - start
             let n = Int32(length)
             // Rows padded to whole vectors for the softmax.
             let scoreStride = Int32((length + VectorKernels.width - 1) & ~(VectorKernels.width - 1))
             let base = qkv + start * 3 * h
+            if ownKernels {
+                vs_f32_transpose(n, Int32(h), base, Int(stride), transposed, Int(scoreStride), scoreStride)
+            }
             for head in 0..<c.headCount {
                 let query = base + head * c.headSize
                 let key = base + h + head * c.headSize
                 let value = base + 2 * h + head * c.headSize
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, key, stride, query, stride, 0, scores,
-                    scoreStride)
+                let out = context + start * h + head * c.headSize
+                if ownKernels {
+                    vs_f32_gemm_strided(n, scoreStride, d, key, Int(stride), 1, transposed + head * c.headSize * Int(scoreStride),
+                                        Int(scoreStride), scores, Int(scoreStride))
+                } else {
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, key, stride, query, stride, 0, scores,
+                        scoreStride)
+                }
                 VectorKernels.softmaxColumns(scores, rows: length, columns: length, stride: Int(scoreStride))
-                cblas_sgemm(
-                    CblasRowMajor, CblasTrans, CblasNoTrans, n, d, n, 1, scores, scoreStride, value, stride, 0,
-                    context + start * h + head * c.headSize, Int32(h))
+                if ownKernels {
+                    vs_f32_gemm_strided(n, d, n, scores, 1, Int(scoreStride), value, Int(stride), out, h)
+                } else {
+                    cblas_sgemm(
+                        CblasRowMajor, CblasTrans, CblasNoTrans, n, d, n, 1, scores, scoreStride, value, stride, 0,
+                        out, Int32(h))
+                }
             }
         }
 
         // Output projection added onto the residual in place, then bias and LayerNorm.
-        linear(context, rows: m, inputs: h, weight: layer.attentionOutputWeight, packed: packed?.attentionOutput,
-               outputs: h, into: x, workspace: workspace)
+        linear(context, rows: m, inputs: h, layer: index, .attentionOutput, outputs: h, into: x, accumulate: true,
+               workspace: workspace)
         VectorKernels.addLayerNorm(
             x, rows: tokens, width: h, bias: layer.attentionOutputBias,
             gamma: layer.attentionNormGamma, beta: layer.attentionNormBeta, epsilon: c.layerNormEpsilon)
 
         // Feed-forward: GELU(x·W1ᵀ + b1)·W2ᵀ + b2, residual, LayerNorm.
-        VectorKernels.fillRows(expanded, rows: tokens, width: c.intermediateSize, with: layer.intermediateBias)
-        linear(x, rows: m, inputs: h, weight: layer.intermediateWeight, packed: packed?.intermediate,
-               outputs: c.intermediateSize, into: expanded, workspace: workspace)
-        VectorKernels.gelu(expanded, count: tokens * c.intermediateSize)
-        linear(expanded, rows: m, inputs: c.intermediateSize, weight: layer.outputWeight, packed: packed?.output,
-               outputs: h, into: x, workspace: workspace)
+        linear(x, rows: m, inputs: h, layer: index, .intermediate, outputs: c.intermediateSize, into: expanded,
+               bias: layer.intermediateBias, gelu: true, workspace: workspace)
+        linear(expanded, rows: m, inputs: c.intermediateSize, layer: index, .output, outputs: h, into: x,
+               accumulate: true, workspace: workspace)
         VectorKernels.addLayerNorm(
             x, rows: tokens, width: h, bias: layer.outputBias,
             gamma: layer.outputNormGamma, beta: layer.outputNormBeta, epsilon: c.layerNormEpsilon)
     }
 
-    /// `output += input · weightᵀ` with PyTorch's [outputs, inputs] weight layout: fp32 through BLAS, or,
-    /// given the packed bf16 weights, with the input rounded to bf16 and sums in fp32.
+    /// `output = (accumulate ? output : 0) + bias + input · weightᵀ` with PyTorch's [outputs, inputs] weight
+    /// layout, by the configured `products`, then GELU if asked. The bf16 kernel and BLAS (beta = 1) accumulate
+    /// onto a matrix that first gets its bias; the packed fp32 kernel starts its sums from bias and residual.
     @inline(__always)
     private func linear(
-        _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, weight: UnsafePointer<Float>,
-        packed: UnsafePointer<UInt16>?, outputs: Int, into output: UnsafeMutablePointer<Float>,
-        workspace: EncoderWorkspace
+        _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, layer index: Int,
+        _ product: LayerProduct, outputs: Int, into output: UnsafeMutablePointer<Float>,
+        bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, gelu: Bool = false, workspace: EncoderWorkspace
     ) {
-        if let packed, let scratch = workspace.bfloat16 {
+        precondition(!(accumulate && bias != nil), "a product takes a bias or accumulates, not both")
+        switch products {
+        case .packedFloat32(let packed):
+            vs_f32_gemm(rows, Int32(outputs), Int32(inputs), input, Int32(inputs), packed.layers[index][product],
+                        bias, output, Int32(outputs), accumulate ? 1 : 0)
+        case .bfloat16(let packed):
+            prepare(output, rows: Int(rows), outputs: outputs, bias: bias, accumulate: accumulate)
+            guard let scratch = workspace.bfloat16 else { preconditionFailure("bf16 workspace missing") }
             vs_bf16_convert(input, Int(rows) * inputs, scratch)
-            vs_bf16_gemm(rows, Int32(outputs), Int32(inputs), scratch, packed, output, Int32(outputs))
-            return
+            vs_bf16_gemm(rows, Int32(outputs), Int32(inputs), scratch, packed.layers[index][product], output,
+                         Int32(outputs))
+        case .blas:
+            prepare(output, rows: Int(rows), outputs: outputs, bias: bias, accumulate: accumulate)
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, rows, Int32(outputs), Int32(inputs), 1, input, Int32(inputs),
+                weights.layers[index][product], Int32(inputs), 1, output, Int32(outputs))
         }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, rows, Int32(outputs), Int32(inputs), 1, input, Int32(inputs),
-            weight, Int32(inputs), 1, output, Int32(outputs))
+        if gelu { VectorKernels.gelu(output, count: Int(rows) * outputs) }
+    }
+
+    /// The starting value of an accumulating product: its bias in every row, zeros, or what is there.
+    private func prepare(
+        _ output: UnsafeMutablePointer<Float>, rows: Int, outputs: Int, bias: UnsafePointer<Float>?, accumulate: Bool
+    ) {
+        if let bias {
+            VectorKernels.fillRows(output, rows: rows, width: outputs, with: bias)
+        } else if !accumulate {
+            output.update(repeating: 0, count: rows * outputs)
+        }
     }
 }

@@ -136,6 +136,12 @@ final class BertWeights: @unchecked Sendable {  // immutable after init
         for pointer in owned { free(pointer) }
     }
 
+    /// Releases the memory of a weight matrix that has been packed elsewhere, if it lies in the mapped file
+    /// (see `MappedFile.release`; the pointer stays valid). Copies made at load are kept.
+    func release(_ weight: UnsafePointer<Float>, count: Int) {
+        file.file.release(UnsafeRawPointer(weight), bytes: count * MemoryLayout<Float>.stride)
+    }
+
     /// 64-byte aligned (one cache line, one AVX-512 register) so that BLAS reads whole lines.
     static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         var raw: UnsafeMutableRawPointer?

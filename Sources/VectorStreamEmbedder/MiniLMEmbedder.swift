@@ -39,13 +39,18 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         public var preferAVX512Kernels: Bool
         /// fp32 (the default, exact) or bf16 (faster where the CPU has AVX-512 BF16; see `EmbedderPrecision`).
         public var precision: EmbedderPrecision
+        /// What computes the fp32 layers' large products: `auto` (our packed AVX-512F kernel where the CPU has
+        /// it, else OpenBLAS), `packed` or `blas` (see `MatrixKernel`). Attention's small products always use
+        /// OpenBLAS; the bf16 precision has its own kernel.
+        public var matrixKernel: MatrixKernel
 
         public init(
             modelDirectory: String? = nil, threads: Int = 0, batchSize: Int = 32, maxSequenceLength: Int = 256,
             maxTokensPerPass: Int = 1024, parallelism: Parallelism = .passesPerCore, preferAVX512Kernels: Bool = true,
-            precision: EmbedderPrecision = .fp32
+            precision: EmbedderPrecision = .fp32, matrixKernel: MatrixKernel = .auto
         ) {
             self.precision = precision
+            self.matrixKernel = matrixKernel
             self.modelDirectory = modelDirectory
             self.threads = threads
             self.batchSize = batchSize
@@ -64,6 +69,8 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
     public let tokenizer: WordPieceTokenizer
     /// The OpenBLAS kernels in use (e.g. "SkylakeX"), for logs and benchmarks.
     public let blasKernels: String
+    /// What computes the layers' large products: "packed-fp32", "blas" or "bf16", for logs and benchmarks.
+    public let layerProducts: String
     /// Worker threads and BLAS threads per worker actually used.
     public let workerCount: Int
     public let blasThreadsPerWorker: Int
@@ -97,18 +104,34 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         }
         let tensors = try SafeTensorsFile(path: directory + "/model.safetensors")
         let weights = try BertWeights(file: tensors, configuration: bert)
-        var bfloat16: BFloat16Weights?
-        if configuration.precision == .bf16 {
+        let fits = PackedWeights<Float>.fits(bert)
+        let kernel = configuration.matrixKernel == .auto
+            ? (MatrixKernel.packedSupported && fits ? .packed : .blas) : configuration.matrixKernel
+        if (configuration.precision == .bf16 || kernel == .packed) && !fits {
+            throw EmbedderError.invalidConfiguration(
+                "precision bf16 and matrix kernel packed need hidden and intermediate sizes divisible by 64; use fp32 and blas")
+        }
+        let products: BertEncoder.Products
+        switch (configuration.precision, kernel) {
+        case (.bf16, _):
             guard EmbedderPrecision.bfloat16Supported else {
                 throw EmbedderError.invalidConfiguration(
                     "precision bf16 needs a CPU with AVX-512 BF16 (AMD Zen 4+, Intel Cooper Lake / Sapphire Rapids+); use fp32")
             }
-            guard BFloat16Weights.fits(bert) else {
-                throw EmbedderError.invalidConfiguration("precision bf16 needs hidden and intermediate sizes divisible by 64")
+            products = .bfloat16(.bfloat16(weights))
+            layerProducts = "bf16"
+        case (.fp32, .packed):
+            guard MatrixKernel.packedSupported else {
+                throw EmbedderError.invalidConfiguration(
+                    "matrix kernel packed needs a CPU with AVX-512F; use auto or blas")
             }
-            bfloat16 = BFloat16Weights(weights)
+            products = .packedFloat32(.float32(weights))
+            layerProducts = "packed-fp32"
+        case (.fp32, _):
+            products = .blas
+            layerProducts = "blas"
         }
-        encoder = BertEncoder(weights: weights, bfloat16: bfloat16)
+        encoder = BertEncoder(weights: weights, products: products)
         modelDirectory = directory
         dimension = bert.hiddenSize
         let hex = String(tensors.fingerprint, radix: 16)
@@ -130,7 +153,7 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         // Process-wide in OpenBLAS: the last embedder created decides.
         openblas_set_num_threads(Int32(blasThreadsPerWorker))
         let tokensPerPass = max(configuration.maxTokensPerPass, maxLength)
-        let withBFloat16 = bfloat16 != nil
+        let withBFloat16 = configuration.precision == .bf16
         pool = WorkerPool(workers: workerCount, name: "minilm") { [bert] in
             EncoderWorkspace(configuration: bert, tokens: tokensPerPass, longestSequence: maxLength, bfloat16: withBFloat16)
         }

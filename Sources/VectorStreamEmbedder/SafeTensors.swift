@@ -32,6 +32,18 @@ final class MappedFile: @unchecked Sendable {  // immutable after init; the mapp
     }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+
+    /// Hands the whole pages of `bytes` at `start` back to the page cache (for data already copied elsewhere).
+    /// Only a memory hint: the mapping is private and never written, so a later read maps the file's bytes again.
+    func release(_ start: UnsafeRawPointer, bytes: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let from = max(Int(bitPattern: start), Int(bitPattern: base))
+        let to = min(Int(bitPattern: start) + bytes, Int(bitPattern: base) + size)
+        let first = (from + page - 1) / page * page
+        let last = to / page * page
+        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, last - first, Int32(MADV_DONTNEED))
+    }
 }
 
 /// A safetensors file read in place: `u64 little-endian header length`, a JSON header, then raw tensors.

@@ -240,7 +240,7 @@ def main():
                         help="rounds over all engines, interleaved; each engine's median rate is reported")
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/vectorstream"))
     parser.add_argument("--engines", default=None,
-                        help="comma-separated; default: vectorstream, vectorstream-bf16 (where the CPU has "
+                        help="comma-separated; default: vectorstream, vectorstream-blas, vectorstream-bf16 (where the CPU has "
                              "AVX-512 BF16), onnxruntime, sentence-transformers")
     args = parser.parse_args()
     if args.engine:
@@ -248,7 +248,7 @@ def main():
     if args.engines is None:
         with open("/proc/cpuinfo") as f:
             bf16 = "avx512_bf16" in f.read()
-        args.engines = ",".join(["vectorstream"] + (["vectorstream-bf16"] if bf16 else [])
+        args.engines = ",".join(["vectorstream", "vectorstream-blas"] + (["vectorstream-bf16"] if bf16 else [])
                                 + ["onnxruntime", "sentence-transformers"])
 
     import numpy as np
@@ -283,10 +283,14 @@ def main():
         vectors = os.path.join(args.out, f"vectors-{engine}" + (".f32" if ours else ".npy"))
         print(f"running {engine}")
         if ours:
-            # vectorstream-bf16: the reduced-precision path, reported beside fp32 (never instead of it).
+            # vectorstream: fp32 as configured by default (our packed kernel where the CPU has AVX-512F);
+            # vectorstream-blas: fp32 with every product through OpenBLAS; vectorstream-bf16: the
+            # reduced-precision path, reported beside fp32 (never instead of it).
             command = [args.binary, "bench", "embed", "--corpus", corpus, "--threads", str(args.threads),
                        "--vectors", vectors, "--model-dir", model_dir,
                        "--precision", "bf16" if engine.endswith("-bf16") else "fp32"]
+            if engine.endswith("-blas"):
+                command += ["--matrix-kernel", "blas"]
         else:
             command = [sys.executable, __file__, "--engine", engine, "--corpus", corpus, "--vectors", vectors,
                        "--threads", str(args.threads), "--batch-size", str(args.batch_size),

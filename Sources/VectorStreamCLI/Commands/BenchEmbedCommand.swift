@@ -72,11 +72,12 @@ struct BenchEmbedCommand: AsyncParsableCommand {
         print(String(format: "vectorstream: %d sentences (%d tokens) in %.3f s: %.1f sentences/s, peak RSS %.1f MB",
                      texts.count, tokens, seconds, rate, peakMB))
         print("  model \(model.modelVersion) from \(model.modelDirectory), load \(loadTime)")
-        print("  \(model.workerCount) worker(s) x \(model.blasThreadsPerWorker) BLAS thread(s), OpenBLAS kernels \(model.blasKernels)")
+        print("  \(model.workerCount) worker(s) x \(model.blasThreadsPerWorker) BLAS thread(s), OpenBLAS kernels \(model.blasKernels), layer products \(model.layerProducts)")
         let summary: [String: Any] = [
             "engine": "vectorstream", "sentences": texts.count, "tokens": tokens, "seconds": seconds,
             "sentences_per_second": rate, "peak_rss_mb": peakMB, "workers": model.workerCount,
             "blas_threads": model.blasThreadsPerWorker, "blas_kernels": model.blasKernels, "precision": model.configuration.precision.rawValue,
+            "layer_products": model.layerProducts,
             "model_version": model.modelVersion,
         ]
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])

@@ -101,6 +101,9 @@ struct EmbedderOptions: ParsableArguments {
     @Option(name: .long, help: "fp32 (exact) or bf16 (faster on CPUs with AVX-512 BF16; cosine >= 0.999 to fp32). Default: embedder.precision.")
     var precision: String?
 
+    @Option(name: .long, help: "fp32 products: auto (packed where the CPU has AVX-512F, else blas), packed or blas. Default: embedder.matrix_kernel.")
+    var matrixKernel: String?
+
     func makeConfiguration() throws -> MiniLMEmbedder.Configuration {
         let settings: VectorStreamConfiguration
         do {
@@ -122,6 +125,12 @@ struct EmbedderOptions: ParsableArguments {
                 throw ValidationError("--precision must be one of: \(EmbedderPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             configuration.precision = value
+        }
+        if let matrixKernel {
+            guard let value = MatrixKernel(rawValue: matrixKernel) else {
+                throw ValidationError("--matrix-kernel must be one of: \(MatrixKernel.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            configuration.matrixKernel = value
         }
         return configuration
     }

@@ -43,6 +43,9 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         public var batchSize = 32
         /// "fp32" (exact, the default) or "bf16" (faster matrix products on CPUs with AVX-512 BF16).
         public var precision = "fp32"
+        /// What computes the fp32 layers' large products: "auto" (the default: the embedder's packed AVX-512F
+        /// kernel where the CPU has it, else OpenBLAS), "packed" or "blas".
+        public var matrixKernel = "auto"
     }
 
     public struct KafkaSettings: Sendable, Hashable {
@@ -158,6 +161,17 @@ extension VectorStreamConfiguration {
                                  c[keyPath: path] = n
                              })
         }
+        func choice(_ key: String, _ env: String? = nil, _ help: String, _ allowed: [String],
+                    _ path: WritableKeyPath<C, String> & Sendable) -> ConfigurationKey {
+            ConfigurationKey(key: key, environment: env ?? envName(key), isSecret: false, help: help,
+                             read: { $0[keyPath: path] }, write: { c, v in
+                                 let value = v.trimmingSpaces.lowercased()
+                                 guard allowed.contains(value) else {
+                                     throw ConfigurationError("expected \(allowed.joined(separator: ", ")), got '\(v)'")
+                                 }
+                                 c[keyPath: path] = value
+                             })
+        }
         func bool(_ key: String, _ help: String, _ path: WritableKeyPath<C, Bool> & Sendable) -> ConfigurationKey {
             ConfigurationKey(key: key, environment: envName(key), isSecret: false, help: help,
                              read: { String($0[keyPath: path]) }, write: { c, v in
@@ -187,15 +201,10 @@ extension VectorStreamConfiguration {
             optional("embedder.model_dir", "VECTORSTREAM_MODEL_DIR", "all-MiniLM-L6-v2 directory", \.embedder.modelDirectory),
             int("embedder.threads", "VECTORSTREAM_EMBEDDER_THREADS", "BLAS threads (0 = cores)", 0...256, \.embedder.threads),
             int("embedder.batch_size", nil, "texts per forward pass", 1...4096, \.embedder.batchSize),
-            ConfigurationKey(key: "embedder.precision", environment: "VECTORSTREAM_EMBEDDER_PRECISION", isSecret: false,
-                             help: "fp32 (exact) or bf16 (AVX-512 BF16 CPUs)",
-                             read: { $0.embedder.precision }, write: { c, v in
-                                 let value = v.trimmingSpaces.lowercased()
-                                 guard ["fp32", "bf16"].contains(value) else {
-                                     throw ConfigurationError("expected fp32 or bf16, got '\(v)'")
-                                 }
-                                 c.embedder.precision = value
-                             }),
+            choice("embedder.precision", "VECTORSTREAM_EMBEDDER_PRECISION", "fp32 (exact) or bf16 (AVX-512 BF16 CPUs)",
+                   ["fp32", "bf16"], \.embedder.precision),
+            choice("embedder.matrix_kernel", "VECTORSTREAM_EMBEDDER_MATRIX_KERNEL",
+                   "fp32 products: auto, packed (AVX-512F) or blas", ["auto", "packed", "blas"], \.embedder.matrixKernel),
             optional("kafka.brokers", "VECTORSTREAM_KAFKA_BROKERS", "Kafka bootstrap servers", \.kafka.brokers),
             string("kafka.topic", "VECTORSTREAM_KAFKA_TOPIC", "raw events topic", \.kafka.topic),
             string("kafka.dead_letter_topic", "VECTORSTREAM_KAFKA_DEAD_LETTER_TOPIC", "dead-letter topic", \.kafka.deadLetterTopic),
