@@ -207,7 +207,11 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
                         CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, key, stride, query, stride, 0, scores,
                         scoreStride)
                 }
-                VectorKernels.softmaxColumns(scores, rows: length, columns: length, stride: Int(scoreStride))
+                if ownKernels {
+                    vs_f32_softmax_columns(scores, n, n, Int(scoreStride))
+                } else {
+                    VectorKernels.softmaxColumns(scores, rows: length, columns: length, stride: Int(scoreStride))
+                }
                 if ownKernels {
                     vs_f32_gemm_strided(n, d, n, scores, 1, Int(scoreStride), value, Int(stride), out, h)
                 } else {
@@ -237,7 +241,8 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
 
     /// `output = (accumulate ? output : 0) + bias + input · weightᵀ` with PyTorch's [outputs, inputs] weight
     /// layout, by the configured `products`, then GELU if asked. The bf16 kernel and BLAS (beta = 1) accumulate
-    /// onto a matrix that first gets its bias; the packed fp32 kernel starts its sums from bias and residual.
+    /// onto a matrix that first gets its bias; the packed fp32 kernel starts its sums from bias and residual, and
+    /// applies GELU to its registers before storing them (no second pass over the 1,536-wide activations).
     @inline(__always)
     private func linear(
         _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, layer index: Int,
@@ -247,8 +252,10 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         precondition(!(accumulate && bias != nil), "a product takes a bias or accumulates, not both")
         switch products {
         case .packedFloat32(let packed):
+            let flags = (accumulate ? VS_F32_ACCUMULATE : 0) | (gelu ? VS_F32_GELU : 0)
             vs_f32_gemm(rows, Int32(outputs), Int32(inputs), input, Int32(inputs), packed.layers[index][product],
-                        bias, output, Int32(outputs), accumulate ? 1 : 0)
+                        bias, output, Int32(outputs), flags)
+            return
         case .bfloat16(let packed):
             prepare(output, rows: Int(rows), outputs: outputs, bias: bias, accumulate: accumulate)
             guard let scratch = workspace.bfloat16 else { preconditionFailure("bf16 workspace missing") }

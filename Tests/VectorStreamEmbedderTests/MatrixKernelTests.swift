@@ -76,7 +76,7 @@ struct MatrixKernelTests {
         for accumulate in [false, true] {
             var c = start
             if accumulate {
-                vs_f32_gemm(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, nil, &c, Int32(n), 1)
+                vs_f32_gemm(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, nil, &c, Int32(n), VS_F32_ACCUMULATE)
             } else {
                 vs_f32_gemm(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, bias, &c, Int32(n), 0)
             }
@@ -88,6 +88,30 @@ struct MatrixKernelTests {
                 }
             }
         }
+    }
+
+    @Test("GELU on the packed product's results: x/2 (1 + erf(x/√2)) within 1e-6 of the C library's erf",
+          .enabled(if: packedSupported, "this CPU has no AVX-512F"))
+    func packedProductThroughGELU() {
+        let (m, n, k) = (9, 128, 24)
+        // Inputs scaled so that the sums span about [-12, 12]: both tails of erf and its middle.
+        let a = Self.values(m * k, seed: 9).map { $0 * 2 }, weight = Self.values(n * k, seed: 10)
+        let bias = Self.values(n, seed: 11).map { $0 * 4 }
+        var packed = [Float](repeating: .nan, count: vs_f32_packed_count(Int32(n), Int32(k)))
+        vs_f32_pack_weights(weight, Int32(n), Int32(k), &packed)
+        var c = [Float](repeating: .nan, count: m * n)
+        vs_f32_gemm(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, bias, &c, Int32(n), VS_F32_GELU)
+        var widest: Float = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = Double(bias[j])
+                for p in 0..<k { sum += Double(a[i * k + p]) * Double(weight[j * k + p]) }
+                widest = max(widest, Float(abs(sum)))
+                let expected = sum / 2 * (1 + Foundation.erf(sum / 2.0.squareRoot()))
+                #expect(abs(Double(c[i * n + j]) - expected) <= 1e-6 * max(1, abs(sum)) + 1e-5, "[\(i)][\(j)] x = \(sum)")
+            }
+        }
+        #expect(widest > 4, "the inputs reach erf's tails")
     }
 
     @Test("strided product reads a row-major or transposed, for every width up to 80 and odd row counts",
@@ -108,6 +132,31 @@ struct MatrixKernelTests {
                         for p in 0..<k { sum += source[i * aRow + p * aColumn] * b[p * ldb + j] }
                         #expect(Self.close(c[i * ldc + j], sum, k), "\(m)x\(n)x\(k) transposed \(transposed) [\(i)][\(j)]")
                     }
+                }
+            }
+        }
+    }
+
+    @Test("softmax down each column within 1e-6 of the exact one, padding lanes zeroed",
+          .enabled(if: packedSupported, "this CPU has no AVX-512F"),
+          arguments: [(1, 1), (3, 17), (47, 47), (20, 64)])
+    func softmaxColumns(shape: (rows: Int, columns: Int)) {
+        let (rows, columns) = shape
+        let stride = (columns + 15) / 16 * 16
+        // Scores as attention sees them, up to about ±30 (differences past e^-87 included).
+        let data = Self.values(rows * stride, seed: 12).map { $0 * 30 }
+        var result = data
+        vs_f32_softmax_columns(&result, Int32(rows), Int32(columns), stride)
+        for column in 0..<stride {
+            let top = (0..<rows).map { Double(data[$0 * stride + column]) }.max()!
+            let sum = (0..<rows).map { Foundation.exp(Double(data[$0 * stride + column]) - top) }.reduce(0, +)
+            for row in 0..<rows {
+                let value = Double(result[row * stride + column])
+                if column >= columns {
+                    #expect(value == 0, "padding [\(row)][\(column)]")
+                } else {
+                    let expected = Foundation.exp(Double(data[row * stride + column]) - top) / sum
+                    #expect(abs(value - expected) <= 1e-6 * max(expected, 1e-3), "[\(row)][\(column)]")
                 }
             }
         }

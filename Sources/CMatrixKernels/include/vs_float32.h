@@ -22,10 +22,15 @@ size_t vs_f32_packed_count(int n, int k);
 /// outputs, per input, the 64 weights of that input.
 void vs_f32_pack_weights(const float *weight, int n, int k, float *packed);
 
-/// c[m][0..<n] = (accumulate ? c : 0) + bias + a · weightᵀ for m rows; `a` fp32 row-major with row stride lda,
-/// `packed` from vs_f32_pack_weights, `bias` n floats or NULL, `c` with row stride ldc. Needs vs_f32_supported().
+/// vs_f32_gemm flags: add onto what c holds; apply the exact (erf) GELU to each result as it is stored.
+#define VS_F32_ACCUMULATE 1
+#define VS_F32_GELU 2
+
+/// c[m][0..<n] = (ACCUMULATE ? c : 0) + bias + a · weightᵀ for m rows, through GELU when flags has VS_F32_GELU;
+/// `a` fp32 row-major with row stride lda, `packed` from vs_f32_pack_weights, `bias` n floats or NULL, `c` with
+/// row stride ldc. Needs vs_f32_supported().
 void vs_f32_gemm(int m, int n, int k, const float *a, int lda, const float *packed, const float *bias, float *c,
-                 int ldc, int accumulate);
+                 int ldc, int flags);
 
 /// c[i][0..<n] = Σ_p a[i * aRow + p * aColumn] · b[p * ldb + 0..<n] for i < m (n a multiple of 16): a may be
 /// row-major (aColumn 1) or transposed (aRow 1); b row-major. For attention's per-head products, where a BLAS
@@ -37,5 +42,10 @@ void vs_f32_gemm_strided(int m, int n, int k, const float *a, long aRow, long aC
 /// are zeroed in target (whole vectors for the products that read it). Needs vs_f32_supported().
 void vs_f32_transpose(int rows, int columns, const float *source, long sourceStride, float *target, long targetStride,
                       int paddedRows);
+
+/// Softmax down each of the first `columns` columns of a `rows` x `stride` matrix, in place (attention's
+/// transposed scores: keys down, queries across). Lanes past `columns` up to the next multiple of 16 become 0;
+/// stride must reach that far. Needs vs_f32_supported().
+void vs_f32_softmax_columns(float *data, int rows, int columns, long stride);
 
 #endif
