@@ -55,6 +55,16 @@ VS_F32_TARGET static inline __m512 gelu(__m512 value) {
     return _mm512_fmadd_ps(half, _mm512_div_ps(p, q), half);
 }
 
+/// GELU over a tile just stored (still in L1). Kept out of line: applied to the accumulators themselves, its
+/// constants crowd the 24 accumulators out of the registers and the compiler spills inside the product's loop.
+VS_F32_TARGET __attribute__((noinline)) static void gelu_tile(float *c, int rows, int vectors, size_t ldc) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < vectors; j++) {
+            float *x = c + r * ldc + 16 * j;
+            _mm512_storeu_ps(x, gelu(_mm512_loadu_ps(x)));
+        }
+}
+
 /// ROWS rows of c (up to 6) by VECS registers of 16 outputs (up to 4): up to 24 accumulators, 4 registers of b
 /// and one broadcast of a. Row r, input p of a is at a[r * aRow + p * aColumn] (a row-major matrix or a
 /// transposed one); row p of b is VECS * 16 floats at b + p * ldb (a packed panel: ldb 64). Each output starts
@@ -78,11 +88,9 @@ tile(const int ROWS, const int VECS, int k, const float *a, size_t aRow, size_t 
             for (int j = 0; j < VECS; j++) acc[r][j] = _mm512_fmadd_ps(x, w[j], acc[r][j]);
         }
     }
-    if (flags & VS_F32_GELU)
-        for (int r = 0; r < ROWS; r++)
-            for (int j = 0; j < VECS; j++) acc[r][j] = gelu(acc[r][j]);
     for (int r = 0; r < ROWS; r++)
         for (int j = 0; j < VECS; j++) _mm512_storeu_ps(c + r * ldc + 16 * j, acc[r][j]);
+    if (flags & VS_F32_GELU) gelu_tile(c, ROWS, VECS, ldc);
 }
 
 /// Rows `first..<end` of c for one block of VECS registers: tiles of 6 rows, then the rest.
