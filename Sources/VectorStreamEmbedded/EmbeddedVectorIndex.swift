@@ -29,7 +29,7 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
         var category: String
         var price: Double
         var modelVersion: String
-        var textHash: String
+        var contentHash: String
         var updatedAt: EpochMillis
     }
 
@@ -48,7 +48,7 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
             let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             guard vector.count == dimension else { continue }
             insertInMemory(ProductVector(productID: row[0], vector: vector, name: row[2], category: row[3], price: row[4],
-                                         modelVersion: row[5], textHash: row[6], updatedAt: row[7]))
+                                         modelVersion: row[5], contentHash: row[6], updatedAt: row[7]))
         }
     }
 
@@ -67,7 +67,7 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
             for r in records {
                 let blob = r.vector.withUnsafeBytes { Data($0) }
                 try statement.execute(arguments: [r.productID, blob, r.name, r.category, r.price, r.modelVersion,
-                                                  r.textHash, r.updatedAt])
+                                                  r.contentHash, r.updatedAt])
             }
             try db.execute(sql: """
                 INSERT INTO counters(name, value) VALUES ('vectors_upserted', ?)
@@ -89,7 +89,7 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
             vectors.append(contentsOf: repeatElement(0, count: dimension))
             quantized.append(contentsOf: repeatElement(0, count: dimension))
             scales.append(0)
-            payloads.append(Payload(name: "", category: "", price: 0, modelVersion: "", textHash: "", updatedAt: 0))
+            payloads.append(Payload(name: "", category: "", price: 0, modelVersion: "", contentHash: "", updatedAt: 0))
             categoryIDs.append(0)
             versionIDs.append(0)
         }
@@ -103,7 +103,7 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
         for i in 0..<dimension { quantized[base + i] = Int8((r.vector[i] / scale).rounded()) }
         scales[row] = scale
         payloads[row] = Payload(name: r.name, category: r.category, price: r.price, modelVersion: r.modelVersion,
-                                textHash: r.textHash, updatedAt: r.updatedAt)
+                                contentHash: r.contentHash, updatedAt: r.updatedAt)
         categoryIDs[row] = intern(r.category, in: &categoryTable)
         versionIDs[row] = intern(r.modelVersion, in: &versionTable)
     }
@@ -202,15 +202,15 @@ public final class EmbeddedVectorIndex: VectorStore, HealthCheckable, @unchecked
             let p = payloads[row]
             return ProductVector(productID: id, vector: Array(vectors[row * dimension..<(row + 1) * dimension]),
                                  name: p.name, category: p.category, price: p.price, modelVersion: p.modelVersion,
-                                 textHash: p.textHash, updatedAt: p.updatedAt)
+                                 contentHash: p.contentHash, updatedAt: p.updatedAt)
         }
     }
 
-    public func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] {
+    public func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)] {
         lock.withReadLock {
-            var result: [String: (textHash: String, modelVersion: String)] = [:]
+            var result: [String: (contentHash: String, modelVersion: String)] = [:]
             for id in ids {
-                if let row = rowOf[id] { result[id] = (payloads[row].textHash, payloads[row].modelVersion) }
+                if let row = rowOf[id] { result[id] = (payloads[row].contentHash, payloads[row].modelVersion) }
             }
             return result
         }

@@ -343,7 +343,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
             "category": .string(v.category),
             "price": .double(v.price),
             "model_version": .string(v.modelVersion),
-            "text_hash": .string(v.textHash),
+            "text_hash": .string(v.contentHash),
             "updated_at": .int(v.updatedAt),
         ]
     }
@@ -406,14 +406,14 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         return ProductVector(productID: id, vector: vector, name: row["name"]?.stringValue ?? "",
                              category: row["category"]?.stringValue ?? "", price: row["price"]?.doubleValue ?? 0,
                              modelVersion: row["model_version"]?.stringValue ?? "",
-                             textHash: row["text_hash"]?.stringValue ?? "",
+                             contentHash: row["text_hash"]?.stringValue ?? "",
                              updatedAt: row["updated_at"]?.int64Value ?? 0)
     }
 
-    public func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] {
+    public func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)] {
         guard !ids.isEmpty else { return [:] }
         try await prepare()
-        var newest = [String: (textHash: String, modelVersion: String, updatedAt: Int64)]()
+        var newest = [String: (contentHash: String, modelVersion: String, updatedAt: Int64)]()
         let unique = Array(Set(ids))
         for start in stride(from: 0, to: unique.count, by: 1000) {
             let chunk = Array(unique[start..<min(unique.count, start + 1000)])
@@ -426,7 +426,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
                 newest[id] = (row["text_hash"]?.stringValue ?? "", row["model_version"]?.stringValue ?? "", updatedAt)
             }
         }
-        return newest.mapValues { ($0.textHash, $0.modelVersion) }
+        return newest.mapValues { ($0.contentHash, $0.modelVersion) }
     }
 
     public func count() async throws -> Int {

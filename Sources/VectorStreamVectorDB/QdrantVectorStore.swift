@@ -145,14 +145,14 @@ public final class QdrantVectorStore: VectorStore, HealthCheckable, Sendable {
                              name: payload["name"]?.stringValue ?? "", category: payload["category"]?.stringValue ?? "",
                              price: payload["price"]?.doubleValue ?? 0,
                              modelVersion: payload["model_version"]?.stringValue ?? "",
-                             textHash: payload["text_hash"]?.stringValue ?? "",
+                             contentHash: payload["text_hash"]?.stringValue ?? "",
                              updatedAt: payload["updated_at"]?.int64Value ?? 0)
     }
 
-    public func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] {
+    public func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)] {
         guard !ids.isEmpty else { return [:] }
         try await prepare()
-        var out = [String: (textHash: String, modelVersion: String)]()
+        var out = [String: (contentHash: String, modelVersion: String)]()
         let unique = Array(Set(ids))
         for start in stride(from: 0, to: unique.count, by: 1000) {
             let chunk = Array(unique[start..<min(unique.count, start + 1000)])
@@ -240,7 +240,7 @@ enum QdrantRequests {
                     "category": .string(v.category),
                     "price": .double(v.price),
                     "model_version": .string(v.modelVersion),
-                    "text_hash": .string(v.textHash),
+                    "text_hash": .string(v.contentHash),
                     "updated_at": .int(v.updatedAt),
                 ],
             ]

@@ -79,7 +79,7 @@ public struct VectorStoreBenchmark: Sendable {
         ProductVector(productID: "bench-\(i)", vector: Self.unitVector(seed: options.seed, index: i, dimension: options.dimension),
                       name: "Bench product \(i)", category: "category-\(i % options.categories)",
                       price: Double(1 + (i * 7919) % 500), modelVersion: options.modelVersion,
-                      textHash: "h\(i)", updatedAt: 1_767_225_600_000 + Int64(i))
+                      contentHash: "h\(i)", updatedAt: 1_767_225_600_000 + Int64(i))
     }
 
     /// Runs the benchmark; `progress` receives a line now and then.

@@ -98,6 +98,30 @@ struct EmbeddedPipelineTests {
         #expect(setup.embedder.embeddedTexts.values.allSatisfy { $0 == 1 })
     }
 
+    static func event(_ id: Int, product: String, price: Double, description: String = "A sturdy mug") -> [UInt8] {
+        Array(#"{"event_id":"price-\#(id)","timestamp":"2024-01-15T10:30:00Z","user_id":"u","event_type":"view","product":{"id":"\#(product)","name":"Mug","description":"\#(description)","category":"Home","price":\#(price)},"session_id":"s"}"#.utf8)
+    }
+
+    @Test func aNewPriceRewritesThePayloadWithoutEmbeddingAgainAndAnOldPriceCanReturn() async throws {
+        let setup = try Setup()
+        let prices: [Double] = [10, 12.5, 10]
+        for (step, price) in prices.enumerated() {
+            // One engine per step: a restart with empty in-memory state, so the stored record hash decides.
+            try await setup.engine(ArraySource([Self.event(step, product: "mug", price: price)])).run()
+            let stored = try #require(try await setup.vectors.vector(forProduct: "mug"))
+            #expect(stored.price == price, "step \(step)")
+        }
+        // Within one engine: the price changes twice, the text never: one embedding of the text.
+        let second = try Setup("priceWithinOneEngine")
+        let events = prices.enumerated().map { Self.event(10 + $0.offset, product: "cup", price: $0.element) }
+        try await second.engine(ArraySource(events), maxBatch: 1).run()
+        #expect(try await second.vectors.vector(forProduct: "cup")?.price == 10)
+        #expect(second.embedder.embeddedTexts.values.reduce(0, +) == 1)
+        // A new text is embedded again.
+        try await second.engine(ArraySource([Self.event(20, product: "cup", price: 10, description: "A tall cup")])).run()
+        #expect(second.embedder.embeddedTexts.values.reduce(0, +) == 2)
+    }
+
     @Test func replayingTheSameInputStoresNothingTwiceAndEmbedsNothingAgain() async throws {
         let setup = try Setup()
         let records = Self.generated(3_000, products: 40)

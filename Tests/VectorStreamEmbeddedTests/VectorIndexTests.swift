@@ -9,7 +9,7 @@ struct VectorIndexTests {
 
     func record(_ i: Int, category: String = "A", price: Double = 10, version: String = "m1") -> ProductVector {
         ProductVector(productID: "p\(i)", vector: vector(i), name: "P\(i)", category: category, price: price,
-                      modelVersion: version, textHash: "h\(i)", updatedAt: 0)
+                      modelVersion: version, contentHash: "h\(i)", updatedAt: 0)
     }
 
     @Test func findsExactNearestNeighboursAndPersists() async throws {
@@ -46,10 +46,10 @@ struct VectorIndexTests {
         #expect(try await index.count() == 2)
         let stored = try await index.vector(forProduct: "p1")
         #expect(stored?.category == "Z" && stored?.modelVersion == "m2")
-        #expect(try await index.textHashes(forProducts: ["p1", "p2", "p3"]).count == 2)
+        #expect(try await index.contentHashes(forProducts: ["p1", "p2", "p3"]).count == 2)
         await #expect(throws: (any Error).self) {
             try await index.upsert([ProductVector(productID: "bad", vector: [1, 2], name: "", category: "", price: 0,
-                                                  modelVersion: "m1", textHash: "", updatedAt: 0)])
+                                                  modelVersion: "m1", contentHash: "", updatedAt: 0)])
         }
     }
 }

@@ -45,14 +45,14 @@ struct APIFixture: Sendable {
         try await engine.run()
         // Products no event mentioned are embedded too, so the whole catalog is searchable.
         let missing = generator.catalog.filter { _ in true }
-        let have = try await vectors.textHashes(forProducts: missing.map(\.id))
+        let have = try await vectors.contentHashes(forProducts: missing.map(\.id))
         let todo = missing.filter { have[$0.id] == nil }
         if !todo.isEmpty {
             let vs = try await embedder.embed(todo.map(\.embeddingText))
             try await vectors.upsert(zip(todo, vs).map { p, v in
                 ProductVector(productID: p.id, vector: v, name: p.name, category: p.category, price: p.price,
                               modelVersion: embedder.modelVersion,
-                              textHash: ContentHash.productText(p, modelVersion: embedder.modelVersion), updatedAt: 0)
+                              contentHash: ContentHash.productRecord(p, modelVersion: embedder.modelVersion), updatedAt: 0)
             })
         }
 

@@ -36,7 +36,7 @@ struct BenchAPICommand: AsyncParsableCommand {
                     v = v.map { $0 / norm }
                     let p = generator.catalog[i]
                     return ProductVector(productID: p.id, vector: v, name: p.name, category: p.category, price: p.price,
-                                         modelVersion: assembly.embedder.modelVersion, textHash: "bench", updatedAt: 0)
+                                         modelVersion: assembly.embedder.modelVersion, contentHash: "bench", updatedAt: 0)
                 }
                 try await assembly.vectors.upsert(batch)
                 let seconds = Double(started.duration(to: .now).components.seconds) + 1e-9

@@ -197,11 +197,11 @@ struct BenchKafkaCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let database = try EmbeddedDatabase(directory: directory)
             let index = try EmbeddedVectorIndex(database: database, dimension: embedder.dimension)
-            // The catalog already embedded: one stored vector per product under its current text hash.
+            // The catalog already embedded: one stored vector per product under its current content hash.
             try await index.upsert(catalog.map { product in
                 ProductVector(productID: product.id, vector: PrewarmedEmbedder.unitVector, name: product.name,
                               category: product.category, price: product.price, modelVersion: embedder.modelVersion,
-                              textHash: ContentHash.productText(product, modelVersion: embedder.modelVersion),
+                              contentHash: ContentHash.productRecord(product, modelVersion: embedder.modelVersion),
                               updatedAt: wallClockMillis())
             })
             vectors = index
@@ -264,14 +264,14 @@ private final class PrewarmedVectors: VectorStore {
     private let modelVersion: String
     init(catalog: [Product], modelVersion: String) {
         self.modelVersion = modelVersion
-        hashes = Dictionary(catalog.map { ($0.id, ContentHash.productText($0, modelVersion: modelVersion)) },
+        hashes = Dictionary(catalog.map { ($0.id, ContentHash.productRecord($0, modelVersion: modelVersion)) },
                             uniquingKeysWith: { $1 })
     }
     func upsert(_ vectors: [ProductVector]) async throws {}
     func search(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String) async throws -> [SearchHit] { [] }
     func vector(forProduct id: String) async throws -> ProductVector? { nil }
-    func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] {
-        var out: [String: (textHash: String, modelVersion: String)] = [:]
+    func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)] {
+        var out: [String: (contentHash: String, modelVersion: String)] = [:]
         for id in ids { if let hash = hashes[id] { out[id] = (hash, modelVersion) } }
         return out
     }

@@ -7,9 +7,19 @@ public enum ContentHash {
         return hex(digest.prefix(16))
     }
 
-    /// The hash a product's vector is known by: its text under one model version.
+    /// The hash a product's vector is known by: its text under one model version (the embedding cache's key).
     public static func productText(_ product: Product, modelVersion: String) -> String {
         of(modelVersion + "\u{1F}" + product.embeddingText)
+    }
+
+    /// The hash of a whole vector-store record: the text's hash and the payload that is not part of the text
+    /// (the price). A new price changes it, so the stored payload is rewritten (the vector comes from the cache).
+    public static func productRecord(textHash: String, product: Product) -> String {
+        of(textHash + "\u{1F}" + String(product.price))
+    }
+
+    public static func productRecord(_ product: Product, modelVersion: String) -> String {
+        productRecord(textHash: productText(product, modelVersion: modelVersion), product: product)
     }
 
     static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {

@@ -221,7 +221,10 @@ public final class MicroBatchEngine: Sendable {
             if !fresh.isEmpty { try await stages.events.store(fresh) }
             metrics.store.recordInterval(since: storeStart)
             if !claimedEventKeys.isEmpty { try await stages.dedup.confirm(claimedEventKeys, in: .event) }
-            if !claimedTextKeys.isEmpty { try await stages.dedup.confirm(claimedTextKeys, in: .productText) }
+            // Product records are released, not marked done: the vector store holds each product's current record
+            // hash (checked before claiming), and a done marker would keep a product from ever returning to an
+            // earlier text or price (a sale that ends). The claim only keeps two workers off the same record.
+            if !claimedTextKeys.isEmpty { try await stages.dedup.release(claimedTextKeys, in: .productText) }
             if !embeddedIDs.isEmpty, let notifier = stages.notifier {
                 try await notifier.embeddingsReady(EmbeddingsReady(
                     productIDs: embeddedIDs, modelVersion: stages.embedder.modelVersion,
@@ -263,38 +266,44 @@ public final class MicroBatchEngine: Sendable {
     }
 
     /// Returns the ids of products upserted, the text claims taken, and how many vectors came from the cache.
+    ///
+    /// A product is (re)written when its record is new: its text (then embedded, unless the cache has the
+    /// vector) or only its price (the vector then comes from the cache, so the payload never goes stale).
     private func embedNewProducts(in events: [AcceptedEvent]) async throws -> ([String], [String], Int) {
         let modelVersion = stages.embedder.modelVersion
         // Latest product state in the batch, by id.
-        var latest: [String: (product: Product, hash: String)] = [:]
+        var latest: [String: (product: Product, textHash: String, record: String)] = [:]
         let known = state.withLock { $0.knownProducts }
         for accepted in events {
             let product = accepted.event.product
-            // Comparing the text fields is far cheaper than hashing them for every event.
-            if let k = known[product.id], k.sameText(as: product) { continue }
-            if let seen = latest[product.id], KnownProduct(seen.product, hash: seen.hash).sameText(as: product) { continue }
-            latest[product.id] = (product, ContentHash.productText(product, modelVersion: modelVersion))
+            // Comparing the fields is far cheaper than hashing them for every event.
+            if let k = known[product.id], k.sameRecord(as: product) { continue }
+            if let seen = latest[product.id], KnownProduct(seen.product, record: seen.record).sameRecord(as: product) {
+                continue
+            }
+            let textHash = ContentHash.productText(product, modelVersion: modelVersion)
+            latest[product.id] = (product, textHash, ContentHash.productRecord(textHash: textHash, product: product))
         }
         guard !latest.isEmpty else { return ([], [], 0) }
 
         // Already stored under the same hash (a restart, another worker)?
-        let stored = try await stages.vectors.textHashes(forProducts: Array(latest.keys))
+        let stored = try await stages.vectors.contentHashes(forProducts: Array(latest.keys))
         var learned: [String: KnownProduct] = [:]
-        for (id, entry) in stored where latest[id]?.hash == entry.textHash && entry.modelVersion == modelVersion {
-            learned[id] = KnownProduct(latest[id]!.product, hash: entry.textHash)
+        for (id, entry) in stored where latest[id]?.record == entry.contentHash && entry.modelVersion == modelVersion {
+            learned[id] = KnownProduct(latest[id]!.product, record: entry.contentHash)
             latest[id] = nil
         }
         if !learned.isEmpty { state.withLock { $0.knownProducts.merge(learned) { $1 } } }
         guard !latest.isEmpty else { return ([], [], 0) }
 
-        // Claim the texts: two workers never embed the same one.
+        // Claim the records: two workers never write the same one.
         let candidates = latest.sorted { $0.key < $1.key }
-        let keys = candidates.map { "\($0.key):\($0.value.hash)" }
+        let keys = candidates.map { "\($0.key):\($0.value.record)" }
         let won = try await stages.dedup.claim(keys, in: .productText)
-        var todo: [(id: String, product: Product, hash: String)] = []
+        var todo: [(id: String, product: Product, textHash: String, record: String)] = []
         var claimedKeys: [String] = []
         for (index, entry) in candidates.enumerated() where won[index] {
-            todo.append((entry.key, entry.value.product, entry.value.hash))
+            todo.append((entry.key, entry.value.product, entry.value.textHash, entry.value.record))
             claimedKeys.append(keys[index])
         }
         guard !todo.isEmpty else { return ([], [], 0) }
@@ -302,7 +311,7 @@ public final class MicroBatchEngine: Sendable {
             var vectors = [[Float]?](repeating: nil, count: todo.count)
             var cacheHits = 0
             if let cache = stages.embeddingCache {
-                vectors = try await cache.vectors(for: todo.map(\.hash))
+                vectors = try await cache.vectors(for: todo.map(\.textHash))
                 cacheHits = vectors.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
             }
             let missing = vectors.indices.filter { vectors[$0] == nil }
@@ -311,7 +320,7 @@ public final class MicroBatchEngine: Sendable {
                 for (slot, vector) in zip(missing, computed) { vectors[slot] = vector }
                 if let cache = stages.embeddingCache {
                     var fresh: [String: [Float]] = [:]
-                    for (slot, vector) in zip(missing, computed) { fresh[todo[slot].hash] = vector }
+                    for (slot, vector) in zip(missing, computed) { fresh[todo[slot].textHash] = vector }
                     try await cache.store(fresh)
                 }
             }
@@ -319,10 +328,12 @@ public final class MicroBatchEngine: Sendable {
             let records = todo.indices.map { i in
                 ProductVector(productID: todo[i].id, vector: vectors[i]!, name: todo[i].product.name,
                               category: todo[i].product.category, price: todo[i].product.price,
-                              modelVersion: modelVersion, textHash: todo[i].hash, updatedAt: now)
+                              modelVersion: modelVersion, contentHash: todo[i].record, updatedAt: now)
             }
             try await stages.vectors.upsert(records)
-            state.withLock { s in for entry in todo { s.knownProducts[entry.id] = KnownProduct(entry.product, hash: entry.hash) } }
+            state.withLock { s in
+                for entry in todo { s.knownProducts[entry.id] = KnownProduct(entry.product, record: entry.record) }
+            }
             return (todo.map(\.id), claimedKeys, cacheHits)
         } catch {
             try? await stages.dedup.release(claimedKeys, in: .productText)
@@ -350,16 +361,21 @@ struct KnownProduct: Sendable {
     var name: String
     var description: String
     var category: String
-    var hash: String
+    var price: Double
+    /// `ContentHash.productRecord` of these fields.
+    var record: String
 
-    init(_ product: Product, hash: String) {
+    init(_ product: Product, record: String) {
         name = product.name
         description = product.description
         category = product.category
-        self.hash = hash
+        price = product.price
+        self.record = record
     }
 
-    func sameText(as p: Product) -> Bool { p.name == name && p.category == category && p.description == description }
+    func sameRecord(as p: Product) -> Bool {
+        p.price == price && p.name == name && p.category == category && p.description == description
+    }
 }
 
 /// The engine's swift-metrics instruments; the Prometheus endpoint exports them.

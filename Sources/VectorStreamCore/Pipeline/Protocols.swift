@@ -95,18 +95,20 @@ public struct ProductVector: Sendable, Hashable {
     public var category: String
     public var price: Double
     public var modelVersion: String
-    public var textHash: String
+    /// `ContentHash.productRecord`: what this record was made from (text, model version, payload). Stored as
+    /// `text_hash` in every backend (the name of earlier versions, when it covered the text only).
+    public var contentHash: String
     public var updatedAt: EpochMillis
 
     public init(productID: String, vector: [Float], name: String, category: String, price: Double,
-                modelVersion: String, textHash: String, updatedAt: EpochMillis) {
+                modelVersion: String, contentHash: String, updatedAt: EpochMillis) {
         self.productID = productID
         self.vector = vector
         self.name = name
         self.category = category
         self.price = price
         self.modelVersion = modelVersion
-        self.textHash = textHash
+        self.contentHash = contentHash
         self.updatedAt = updatedAt
     }
 }
@@ -158,8 +160,8 @@ public protocol VectorStore: Sendable {
     func search(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String) async throws -> [SearchHit]
     /// The stored vector of a product, or nil.
     func vector(forProduct id: String) async throws -> ProductVector?
-    /// Text hash and model version per product id, for the products given (what is already embedded).
-    func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)]
+    /// Content hash and model version per product id, for the products given (what is already stored).
+    func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)]
     /// Number of stored vectors.
     func count() async throws -> Int
 }

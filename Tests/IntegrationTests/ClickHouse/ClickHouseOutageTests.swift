@@ -158,7 +158,7 @@ struct DiscardingVectors: VectorStore {
     func upsert(_ vectors: [ProductVector]) async throws {}
     func search(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String) async throws -> [SearchHit] { [] }
     func vector(forProduct id: String) async throws -> ProductVector? { nil }
-    func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] { [:] }
+    func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)] { [:] }
     func count() async throws -> Int { 0 }
 }
 

@@ -32,7 +32,7 @@ struct MilvusCategorySearchTests {
         try await store.upsert(zip(products, vectors).map { p, v in
             ProductVector(productID: p.id, vector: v, name: p.name, category: p.category, price: p.price,
                           modelVersion: embedder.modelVersion,
-                          textHash: ContentHash.productText(p, modelVersion: embedder.modelVersion), updatedAt: 1)
+                          contentHash: ContentHash.productRecord(p, modelVersion: embedder.modelVersion), updatedAt: 1)
         })
         let visible = try await VectorDBTestSupport.eventually { try await store.count() == products.count }
         #expect(visible)

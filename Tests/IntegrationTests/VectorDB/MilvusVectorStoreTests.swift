@@ -82,7 +82,7 @@ struct MilvusVectorStoreTests {
         var rng = SeededRandom(seed: 4)
         first.vector = S.unitVector(&rng)
         first.price = 77
-        first.textHash = "hash-second"
+        first.contentHash = "hash-second"
         first.updatedAt += 1
         try await store.upsert([first])
         try await Self.waitForCount(store, 1)
@@ -90,12 +90,12 @@ struct MilvusVectorStoreTests {
         try await Task.sleep(for: .seconds(2))
         #expect(try await store.count() == 1)
         let stored = try #require(try await store.vector(forProduct: first.productID))
-        #expect(stored.price == 77 && stored.textHash == "hash-second")
+        #expect(stored.price == 77 && stored.contentHash == "hash-second")
         #expect(zip(stored.vector, first.vector).allSatisfy { abs($0 - $1) < 1e-6 })
         #expect(try await store.vector(forProduct: "absent") == nil)
-        let hashes = try await store.textHashes(forProducts: [first.productID, "absent"])
+        let hashes = try await store.contentHashes(forProducts: [first.productID, "absent"])
         #expect(hashes.count == 1)
-        #expect(hashes[first.productID]?.textHash == "hash-second")
+        #expect(hashes[first.productID]?.contentHash == "hash-second")
         #expect(hashes[first.productID]?.modelVersion == "m1")
         try await store.dropCollection()
     }
@@ -109,7 +109,7 @@ struct MilvusVectorStoreTests {
         let ids = old.map(\.productID)
 
         // What the pipeline asks after the model changed to B: which products hold vectors of another version.
-        let known = try await store.textHashes(forProducts: ids)
+        let known = try await store.contentHashes(forProducts: ids)
         let stale = ids.filter { known[$0]?.modelVersion != "model-B" }
         #expect(stale.count == 40)
         #expect(try await store.productIDs(notOfModelVersion: "model-B") == ids.sorted())
@@ -133,9 +133,9 @@ struct MilvusVectorStoreTests {
         }
         // No vector of the old model is left to be found.
         #expect(try await store.search(old[0].vector, k: 10, filter: SearchFilter(), modelVersion: "model-A").isEmpty)
-        let hashes = try await store.textHashes(forProducts: ids)
+        let hashes = try await store.contentHashes(forProducts: ids)
         #expect(hashes.values.allSatisfy { $0.modelVersion == "model-B" })
-        #expect(hashes["p3"]?.textHash == "hash-model-B-3")
+        #expect(hashes["p3"]?.contentHash == "hash-model-B-3")
         try await store.dropCollection()
     }
 

@@ -55,8 +55,8 @@ struct QdrantVectorStoreTests {
         let hits = try await store.search(new[3].vector, k: 5, filter: SearchFilter(), modelVersion: "model-B")
         #expect(hits.first?.productID == "p3")
         let stored = try #require(try await store.vector(forProduct: "p3"))
-        #expect(stored.modelVersion == "model-B" && stored.textHash == "hash-model-B-3")
-        let hashes = try await store.textHashes(forProducts: ["p3", "absent"])
+        #expect(stored.modelVersion == "model-B" && stored.contentHash == "hash-model-B-3")
+        let hashes = try await store.contentHashes(forProducts: ["p3", "absent"])
         #expect(hashes.count == 1 && hashes["p3"]?.modelVersion == "model-B")
         try await store.dropCollection()
     }

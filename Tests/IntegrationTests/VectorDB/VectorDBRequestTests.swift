@@ -19,7 +19,7 @@ struct VectorDBRequestTests {
 
     @Test func qdrantUpsertBody() throws {
         let v = ProductVector(productID: "p-1", vector: [0.5, -0.25, 1], name: "Tent \"XL\"", category: "Sports",
-                              price: 99.5, modelVersion: "m1", textHash: "abc", updatedAt: 1_700_000_000_000)
+                              price: 99.5, modelVersion: "m1", contentHash: "abc", updatedAt: 1_700_000_000_000)
         let body = QdrantRequests.upsert([v])
         let point = try #require(body["points"]?.arrayValue?.first)
         #expect(point["id"]?.stringValue == QdrantRequests.pointID("p-1"))

@@ -29,7 +29,7 @@ enum VectorDBTestSupport {
         return (0..<count).map { i in
             ProductVector(productID: "\(idPrefix)\(i)", vector: unitVector(&rng), name: "Product \(i)",
                           category: categories[i % categories.count], price: Double(5 * (1 + i % 20)),
-                          modelVersion: modelVersion, textHash: "hash-\(modelVersion)-\(i)", updatedAt: 1_000 + Int64(i))
+                          modelVersion: modelVersion, contentHash: "hash-\(modelVersion)-\(i)", updatedAt: 1_000 + Int64(i))
         }
     }
 

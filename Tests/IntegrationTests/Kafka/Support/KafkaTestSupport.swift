@@ -37,10 +37,10 @@ enum KafkaTestStages {
         }
         func search(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String) async throws -> [SearchHit] { [] }
         func vector(forProduct id: String) async throws -> ProductVector? { vectors.withLock { $0[id] } }
-        func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] {
+        func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)] {
             vectors.withLock { v in
-                var out: [String: (textHash: String, modelVersion: String)] = [:]
-                for id in ids { if let p = v[id] { out[id] = (p.textHash, p.modelVersion) } }
+                var out: [String: (contentHash: String, modelVersion: String)] = [:]
+                for id in ids { if let p = v[id] { out[id] = (p.contentHash, p.modelVersion) } }
                 return out
             }
         }

@@ -136,10 +136,10 @@ final class MemoryVectorStore: VectorStore {
 
     func vector(forProduct id: String) async throws -> ProductVector? { vectors.withLock { $0[id] } }
 
-    func textHashes(forProducts ids: [String]) async throws -> [String: (textHash: String, modelVersion: String)] {
+    func contentHashes(forProducts ids: [String]) async throws -> [String: (contentHash: String, modelVersion: String)] {
         vectors.withLock { stored in
-            var result: [String: (textHash: String, modelVersion: String)] = [:]
-            for id in ids { if let v = stored[id] { result[id] = (v.textHash, v.modelVersion) } }
+            var result: [String: (contentHash: String, modelVersion: String)] = [:]
+            for id in ids { if let v = stored[id] { result[id] = (v.contentHash, v.modelVersion) } }
             return result
         }
     }
