@@ -123,14 +123,18 @@ struct MilvusVectorStoreTests {
             return count == 40 && stale.isEmpty
         }
         #expect(settled)
-        #expect(try await store.count() == 40)
-
-        for v in new.prefix(8) {
-            let hits = try await store.search(v.vector, k: 10, filter: SearchFilter(), modelVersion: "model-B")
-            #expect(hits.first?.productID == v.productID)
-            #expect(Set(hits.map(\.productID)).count == hits.count, "a product appeared twice")
-            #expect(hits.map(\.productID) == S.bruteForce(v.vector, k: 10, in: new, filter: SearchFilter()))
+        // Milvus 2.3 (v1) reads are Bounded-consistent, and while a segment is handed off from the growing to the
+        // sealed state a search may briefly miss it (seen once on a loaded CI machine: count and search empty
+        // right after they had settled). What must hold is that every vector of model B is found.
+        let searchable = try await S.eventually {
+            for v in new.prefix(8) {
+                let hits = try await store.search(v.vector, k: 10, filter: SearchFilter(), modelVersion: "model-B")
+                if hits.map(\.productID) != S.bruteForce(v.vector, k: 10, in: new, filter: SearchFilter()) { return false }
+            }
+            return try await store.count() == 40
         }
+        // Equal to the exact top 10: the product itself first, no product twice, no vector of model A.
+        #expect(searchable, "model B's vectors not all found within 30 s")
         // No vector of the old model is left to be found.
         #expect(try await store.search(old[0].vector, k: 10, filter: SearchFilter(), modelVersion: "model-A").isEmpty)
         let hashes = try await store.contentHashes(forProducts: ids)
