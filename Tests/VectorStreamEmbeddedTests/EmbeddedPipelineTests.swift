@@ -117,6 +117,15 @@ struct EmbeddedPipelineTests {
         try await second.engine(ArraySource(events), maxBatch: 1).run()
         #expect(try await second.vectors.vector(forProduct: "cup")?.price == 10)
         #expect(second.embedder.embeddedTexts.values.reduce(0, +) == 1)
+        // In one batch the last event's price wins, also when it is the one already known: batches of two,
+        // [10, 10] then [15, 10], leave 10; a later batch [10, 15] leaves 15.
+        let third = try Setup("priceLastEventWins")
+        let jug = [10, 10, 15, 10].enumerated().map { Self.event(40 + $0.offset, product: "jug", price: Double($0.element)) }
+        try await third.engine(ArraySource(jug), maxBatch: 2).run()
+        #expect(try await third.vectors.vector(forProduct: "jug")?.price == 10)
+        try await third.engine(ArraySource([Self.event(50, product: "jug", price: 10), Self.event(51, product: "jug", price: 15)]),
+                               maxBatch: 2).run()
+        #expect(try await third.vectors.vector(forProduct: "jug")?.price == 15)
         // A new text is embedded again.
         try await second.engine(ArraySource([Self.event(20, product: "cup", price: 10, description: "A tall cup")])).run()
         #expect(second.embedder.embeddedTexts.values.reduce(0, +) == 2)

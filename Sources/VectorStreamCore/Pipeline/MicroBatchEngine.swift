@@ -271,18 +271,15 @@ public final class MicroBatchEngine: Sendable {
     /// vector) or only its price (the vector then comes from the cache, so the payload never goes stale).
     private func embedNewProducts(in events: [AcceptedEvent]) async throws -> ([String], [String], Int) {
         let modelVersion = stages.embedder.modelVersion
-        // Latest product state in the batch, by id.
+        // Each product's state as of its last event in the batch, hashed only where it differs from the known one
+        // (comparing the fields is far cheaper than hashing them).
+        var last: [String: Product] = [:]
+        for accepted in events { last[accepted.event.product.id] = accepted.event.product }
         var latest: [String: (product: Product, textHash: String, record: String)] = [:]
         let known = state.withLock { $0.knownProducts }
-        for accepted in events {
-            let product = accepted.event.product
-            // Comparing the fields is far cheaper than hashing them for every event.
-            if let k = known[product.id], k.sameRecord(as: product) { continue }
-            if let seen = latest[product.id], KnownProduct(seen.product, record: seen.record).sameRecord(as: product) {
-                continue
-            }
+        for (id, product) in last where known[id]?.sameRecord(as: product) != true {
             let textHash = ContentHash.productText(product, modelVersion: modelVersion)
-            latest[product.id] = (product, textHash, ContentHash.productRecord(textHash: textHash, product: product))
+            latest[id] = (product, textHash, ContentHash.productRecord(textHash: textHash, product: product))
         }
         guard !latest.isEmpty else { return ([], [], 0) }
 
