@@ -195,7 +195,7 @@ void vs_f32_softmax_columns(float *data, int rows, int columns, long stride) {
             _mm512_storeu_ps(x, value);
             sums = _mm512_add_ps(sums, value);
         }
-        // Lanes past `columns` hold zeros; their sums are 0, and 1/0 there is never stored anywhere used.
+        // Lanes past `columns` hold zeros and sum to 0; the masked multiply stores 0 there, not 0 * (1/0).
         const __m512 scale = _mm512_div_ps(_mm512_set1_ps(1.0f), sums);
         for (int row = 0; row < rows; row++) {
             float *x = top + (size_t)row * stride;

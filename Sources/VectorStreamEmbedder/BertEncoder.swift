@@ -68,7 +68,7 @@ final class EncoderWorkspace {
 /// The BERT encoder with mean pooling and L2 normalisation, over sequences packed back to back.
 ///
 /// Sequences are not padded: the token-wise parts (projections, feed-forward, LayerNorm) see one matrix
-/// of all tokens of the pass, one BLAS call per projection per layer, and attention runs per sequence
+/// of all tokens of the pass, one product call per projection per layer, and attention runs per sequence
 /// and head on that sequence's own rows. No compute is spent on padding and no mask is needed.
 struct BertEncoder: @unchecked Sendable {  // the weights are immutable
     /// What computes the four large products of each layer.
@@ -179,6 +179,7 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
         // Attention per sequence and head, scores kept transposed (keys down, queries across):
         // scoresᵀ = K·Qᵀ, softmax down each column, context = (scoresᵀ)ᵀ·V. With our kernels the products read
         // the sequence's queries transposed once for all heads; OpenBLAS would pack both operands per call.
+        // (bf16 uses them too: AVX-512 BF16 implies AVX-512F.)
         let ownKernels = if case .blas = products { false } else { true }
         let d = Int32(c.headSize)
         let stride = Int32(3 * h)
@@ -200,21 +201,16 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
                 let value = base + 2 * h + head * c.headSize
                 let out = context + start * h + head * c.headSize
                 if ownKernels {
-                    vs_f32_gemm_strided(n, scoreStride, d, key, Int(stride), 1, transposed + head * c.headSize * Int(scoreStride),
-                                        Int(scoreStride), scores, Int(scoreStride))
+                    let headQueries = transposed + head * c.headSize * Int(scoreStride)
+                    vs_f32_gemm_strided(n, scoreStride, d, key, Int(stride), 1, headQueries, Int(scoreStride), scores,
+                                        Int(scoreStride))
+                    vs_f32_softmax_columns(scores, n, n, Int(scoreStride))
+                    vs_f32_gemm_strided(n, d, n, scores, 1, Int(scoreStride), value, Int(stride), out, h)
                 } else {
                     cblas_sgemm(
                         CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1, key, stride, query, stride, 0, scores,
                         scoreStride)
-                }
-                if ownKernels {
-                    vs_f32_softmax_columns(scores, n, n, Int(scoreStride))
-                } else {
                     VectorKernels.softmaxColumns(scores, rows: length, columns: length, stride: Int(scoreStride))
-                }
-                if ownKernels {
-                    vs_f32_gemm_strided(n, d, n, scores, 1, Int(scoreStride), value, Int(stride), out, h)
-                } else {
                     cblas_sgemm(
                         CblasRowMajor, CblasTrans, CblasNoTrans, n, d, n, 1, scores, scoreStride, value, stride, 0,
                         out, Int32(h))
@@ -242,7 +238,7 @@ struct BertEncoder: @unchecked Sendable {  // the weights are immutable
     /// `output = (accumulate ? output : 0) + bias + input · weightᵀ` with PyTorch's [outputs, inputs] weight
     /// layout, by the configured `products`, then GELU if asked. The bf16 kernel and BLAS (beta = 1) accumulate
     /// onto a matrix that first gets its bias; the packed fp32 kernel starts its sums from bias and residual, and
-    /// applies GELU to its registers before storing them (no second pass over the 1,536-wide activations).
+    /// applies GELU to each tile right after storing it, while it is in L1 (no second pass over the activations).
     @inline(__always)
     private func linear(
         _ input: UnsafePointer<Float>, rows: Int32, inputs: Int, layer index: Int,

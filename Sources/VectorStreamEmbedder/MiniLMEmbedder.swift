@@ -41,8 +41,8 @@ public final class MiniLMEmbedder: TextEmbedder, @unchecked Sendable {  // immut
         /// fp32 (the default, exact) or bf16 (faster where the CPU has AVX-512 BF16; see `EmbedderPrecision`).
         public var precision: EmbedderPrecision
         /// What computes the fp32 layers' large products: `auto` (our packed AVX-512F kernel where the CPU has
-        /// it, else OpenBLAS), `packed` or `blas` (see `MatrixKernel`). Attention's small products always use
-        /// OpenBLAS; the bf16 precision has its own kernel.
+        /// it, else OpenBLAS), `packed` or `blas` (see `MatrixKernel`). Attention and its softmax follow the
+        /// same choice; the bf16 precision has its own kernel for the large products.
         public var matrixKernel: MatrixKernel
 
         public init(

@@ -15,9 +15,8 @@ struct MatrixKernelTests {
     }
 
     @Test("reference sentences and hard texts: cosine >= 0.9999 to sentence-transformers with each kernel",
-          arguments: [MatrixKernel.blas, .packed])
+          arguments: packedSupported ? [MatrixKernel.blas, .packed] : [.blas])
     func referenceEmbeddings(kernel: MatrixKernel) async throws {
-        guard kernel != .packed || Self.packedSupported else { return }
         let embedder = try Self.embedder(kernel)
         #expect(embedder.layerProducts == (kernel == .packed ? "packed-fp32" : "blas"))
         let reference = try Fixtures.reference()
@@ -31,9 +30,9 @@ struct MatrixKernelTests {
         }
     }
 
-    @Test("the same model version with either kernel: both are fp32, their vectors may share a store")
+    @Test("the same model version with either kernel: both are fp32, their vectors may share a store",
+          .enabled(if: packedSupported, "this CPU has no AVX-512F"))
     func sameModelVersion() throws {
-        guard Self.packedSupported else { return }
         #expect(try Self.embedder(.packed).modelVersion == Self.embedder(.blas).modelVersion)
     }
 

@@ -3,11 +3,12 @@
 
 #include <stddef.h>
 
-// An fp32 matrix product for the encoder's four large products per layer, on AVX-512F. The weights never
-// change, so they are packed once at load in the order the kernel reads them; a BLAS sgemm packs both
-// operands again on every call (about 8 % of the encoder's time with OpenBLAS). Each output starts from its
-// bias (and the residual already in c), so no separate pass writes or adds them. Plain fp32 arithmetic:
-// results differ from BLAS only in the order of the sums.
+// The encoder's fp32 kernels on AVX-512F: its four large products per layer, attention's per-head products,
+// their softmax and the query transposes. The weights of the large products never change, so they are packed
+// once at load in the order the kernel reads them; a BLAS sgemm packs both operands again on every call (about
+// 8 % of the encoder's time with OpenBLAS). Each output starts from its bias (and the residual already in c),
+// so no separate pass writes or adds them. Plain fp32 arithmetic: results differ from BLAS only in the order of
+// the sums.
 
 /// 1 when the CPU and OS run AVX-512 F (decided once per process).
 int vs_f32_supported(void);
