@@ -11,6 +11,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -310,15 +311,10 @@ def main():
 
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine lowers every figure)")
 
-    def median(values):
-        ordered = sorted(values)
-        middle = len(ordered) // 2
-        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
     last = rounds[-1]
     baseline = last.get("sentence-transformers")
     rates = {e: [r[e]["sentences_per_second"] for r in rounds] for e in engines}
-    onnx_rate = median(rates["onnxruntime"]) if "onnxruntime" in rates else None
+    onnx_rate = statistics.median(rates["onnxruntime"]) if "onnxruntime" in rates else None
     print()
     if len(rounds) > 1:
         print(f"Median of {len(rounds)} rounds (range in brackets); ratios per round in brackets too.")
@@ -326,7 +322,7 @@ def main():
     print(f"| engine | sentences/s | peak RSS (MB) | vs onnxruntime | min / mean cosine to sentence-transformers |")
     print(f"|---|---:|---:|---:|---|")
     for engine in engines:
-        rate = median(rates[engine])
+        rate = statistics.median(rates[engine])
         rss = max(r[engine]["peak_rss_mb"] for r in rounds)
         spread = f" [{min(rates[engine]):.1f}–{max(rates[engine]):.1f}]" if len(rounds) > 1 else ""
         if onnx_rate:
