@@ -85,7 +85,9 @@ let package = Package(
             name: "VectorStreamClickHouse",
             dependencies: ["VectorStreamCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log")],
+            // Its funnel-segment tests check internal planning and hashing; tests run in release (scripts/test.sh).
+            swiftSettings: [.unsafeFlags(["-enable-testing"], .when(configuration: .release))]
         ),
         .target(
             name: "VectorStreamVectorDB",

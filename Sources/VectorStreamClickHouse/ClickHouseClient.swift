@@ -31,6 +31,20 @@ public struct ClickHouseVersion: Sendable, Hashable, Comparable, CustomStringCon
     public var hasLowCardinality: Bool { self >= ClickHouseVersion(major: 19, minor: 9) }
 }
 
+/// Rows sent along with a query and read by it as a temporary table (ClickHouse's "external data").
+public struct ClickHouseExternalTable: Sendable {
+    public var name: String
+    /// Column names and types, as in `CREATE TABLE`: `"key UInt64"`.
+    public var structure: String
+    public var rowBinary: ByteBuffer
+
+    public init(name: String, structure: String, rowBinary: ByteBuffer) {
+        self.name = name
+        self.structure = structure
+        self.rowBinary = rowBinary
+    }
+}
+
 /// A small ClickHouse client over the HTTP interface: streamed query results, RowBinary inserts.
 ///
 /// Credentials travel in the `X-ClickHouse-User`/`X-ClickHouse-Key` headers (never in the URL, so never in
@@ -77,6 +91,27 @@ public final class ClickHouseClient: Sendable {
     public func query(_ sql: String, settings: [String: String] = [:]) async throws -> ClickHouseRows {
         let response = try await send(body: .bytes(ByteBuffer(string: sql + "\nFORMAT TabSeparated")), urlQuery: [:],
                                       settings: settings, timeout: configuration.queryTimeout, what: sql)
+        return ClickHouseRows(body: response.body)
+    }
+
+    /// Runs a query that reads `external` as a table of that name: rows sent with the query (multipart form,
+    /// RowBinary) instead of spelled out in its text, which `max_query_size` would limit and the parser would
+    /// have to read value by value.
+    public func query(_ sql: String, external: ClickHouseExternalTable, settings: [String: String] = [:]) async throws
+        -> ClickHouseRows
+    {
+        let boundary = "vectorstream-\(UInt64.random(in: 0...UInt64.max))"
+        var body = ByteBuffer(string: "--\(boundary)\r\n"
+            + "Content-Disposition: form-data; name=\"\(external.name)\"; filename=\"\(external.name)\"\r\n"
+            + "Content-Type: application/octet-stream\r\n\r\n")
+        var rows = external.rowBinary
+        body.writeBuffer(&rows)
+        body.writeString("\r\n--\(boundary)--\r\n")
+        let urlQuery = ["query": sql + "\nFORMAT TabSeparated", "\(external.name)_structure": external.structure,
+                        "\(external.name)_format": "RowBinary"]
+        let response = try await send(body: .bytes(body), urlQuery: urlQuery, settings: settings,
+                                      contentType: "multipart/form-data; boundary=\(boundary)",
+                                      timeout: configuration.queryTimeout, what: sql)
         return ClickHouseRows(body: response.body)
     }
 
@@ -128,7 +163,7 @@ public final class ClickHouseClient: Sendable {
     // MARK: Transport
 
     private func send(body: HTTPClientRequest.Body, urlQuery: [String: String], settings: [String: String],
-                      timeout: Duration, what: String) async throws -> HTTPClientResponse {
+                      contentType: String? = nil, timeout: Duration, what: String) async throws -> HTTPClientResponse {
         var parameters = configuration.settings.merging(settings) { $1 }
         if configuration.compression { parameters["enable_http_compression"] = "1" }
         parameters.merge(urlQuery) { $1 }
@@ -139,6 +174,7 @@ public final class ClickHouseClient: Sendable {
             request.headers.add(name: "X-ClickHouse-Key", value: password)
         }
         if configuration.compression { request.headers.add(name: "Accept-Encoding", value: "gzip") }
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         request.body = body
 
         let response: HTTPClientResponse

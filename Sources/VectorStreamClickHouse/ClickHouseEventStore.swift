@@ -12,14 +12,13 @@ import VectorStreamCore
 ///
 /// Reads: an answer "since T" adds three slices, each exact: raw events from T to the next whole minute,
 /// per-minute buckets up to the next whole hour, and per-hour buckets after that. The session funnel reads
-/// per-session step times instead (distinct counts do not add up across buckets).
+/// segments of each session's history instead (distinct counts do not add up across buckets).
 public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthCheckable {
     public let client: ClickHouseClient
     public let dependencyName = "clickhouse"
     private let database: String
     private let logger: Logger
     private let prepared = Mutex<ClickHouseSchema?>(nil)
-    private let newestStoredMillis = Mutex<Int64>(0)
 
     public init(configuration: ClickHouseConfiguration, logger: Logger = Logger(label: "vectorstream.clickhouse")) {
         client = ClickHouseClient(configuration: configuration, logger: logger)
@@ -60,10 +59,17 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
                                "product_id", "product_name", "category", "price", "raw", "source_topic",
                                "source_partition", "source_offset", "ingest_time"]
 
-    /// Stores the events whose source positions are not stored yet. Idempotent: a replayed batch inserts nothing.
+    /// Stores the events whose source positions are not stored yet, and the funnel segments of the batch (both
+    /// at once: neither depends on the other). Idempotent: a replayed batch inserts nothing.
     public func store(_ events: [AcceptedEvent]) async throws {
         guard !events.isEmpty else { return }
         let schema = try await schema()
+        async let segments: Void = storeFunnelSegments(of: events, schema: schema)
+        try await storeEvents(events, schema: schema)
+        try await segments
+    }
+
+    private func storeEvents(_ events: [AcceptedEvent], schema: ClickHouseSchema) async throws {
         let stored = try await storedPositions(of: events, schema: schema)
         var seen = Set<SourcePosition>(minimumCapacity: events.count)
         var fresh: [AcceptedEvent] = []
@@ -75,8 +81,6 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
             logger.debug("skipped already stored positions", metadata: ["skipped": "\(events.count - fresh.count)"])
         }
         guard !fresh.isEmpty else { return }
-        let newest = fresh.reduce(Int64.min) { max($0, $1.event.timestamp) }
-        newestStoredMillis.withLock { $0 = max($0, newest) }
 
         // Products first: an aggregate never names a product the products table does not know.
         try await insertProducts(fresh, schema: schema)
@@ -231,38 +235,18 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
         return names
     }
 
-    /// Windows up to this long (before the newest stored event) are counted from the rows in the window.
-    static let shortFunnelWindow: Int64 = 60 * 60_000
-
     /// Distinct sessions that viewed, added to cart and purchased since `since`.
     ///
-    /// `funnel_sessions` keeps, per step and session, the time of its latest such event, so "a step since T" is
-    /// "latest time >= T", and every session counts once. Two exact plans, each cheaper on its side of an hour:
-    /// a short window counts distinct keys among its rows, in 64 hash sets per step by the keys' top bits (rows
-    /// arrive sorted by key within each part, so each set stays small while it is filled); a long one reads each
-    /// step's key range with FINAL, rows merged by key as they stream: a linear pass over the table, one step
-    /// per thread, instead of hash sets the size of the window.
+    /// Each (step, session) has exactly one segment `(prev_ms, last_ms]` holding T when it had that step at or
+    /// after T (see `FunnelSegments`), so the answer is a filtered sum of `sign` over one scan of the table:
+    /// exact whatever merges have or have not happened, without FINAL or a hash set of sessions.
     public func funnel(since: EpochMillis) async throws -> Funnel {
         let schema = try await schema()
-        let table = schema.table("funnel_sessions")
         let since = max(since, 0)
-        let sql: String
-        if newestKnownMillis() - since <= Self.shortFunnelWindow {
-            sql = """
-                SELECT bitShiftRight(bucket, 6) AS step, sum(sessions) FROM (
-                    SELECT bitShiftRight(step_session, 56) AS bucket, uniqExact(step_session) AS sessions
-                    FROM \(table) WHERE last_ms >= \(since) GROUP BY bucket
-                ) GROUP BY step
-                """
-        } else {
-            sql = ClickHouseSchema.funnelSteps.indices.map { index in
-                let keys = ClickHouseSchema.funnelKeyRange(stepIndex: index)
-                return """
-                    SELECT \(index) AS step, count() FROM \(table) FINAL
-                    WHERE step_session BETWEEN \(keys.lowerBound) AND \(keys.upperBound) AND last_ms >= \(since)
-                    """
-            }.joined(separator: "\nUNION ALL\n")
-        }
+        let sql = """
+            SELECT bitShiftRight(step_session, 62) AS step, sum(sign) FROM \(schema.table("funnel_segments"))
+            WHERE last_ms >= \(since) AND prev_ms < \(since) GROUP BY step
+            """
         var funnel = Funnel(views: 0, carts: 0, purchases: 0)
         for try await row in try await client.query(sql) {
             guard row.count == 2, let index = Int(row[0]), let count = Int64(row[1]),
@@ -276,12 +260,6 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
             }
         }
         return funnel
-    }
-
-    /// The newest event time this store has written, else the wall clock: "now" for choosing a funnel plan.
-    private func newestKnownMillis() -> Int64 {
-        let newest = newestStoredMillis.withLock { $0 }
-        return newest > 0 ? newest : wallClockMillis()
     }
 
     /// Per category: all events, purchases and purchase revenue since `since`; highest revenue first.

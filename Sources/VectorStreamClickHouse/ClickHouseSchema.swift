@@ -39,7 +39,8 @@ public struct ClickHouseMigration: Sendable {
 /// - `event_positions`: the positions already stored, so a replayed batch is recognised before it is inserted.
 /// - `product_stats`, `category_stats` (SummingMergeTree): per-minute and per-hour buckets written by
 ///   materialized views on `events`.
-/// - `funnel_sessions` (ReplacingMergeTree): per funnel step and session, the time of its latest such event.
+/// - `funnel_segments` (CollapsingMergeTree): per funnel step and session, segments of its history up to its
+///   latest such event, written by the sink.
 /// - `user_interactions`: events ordered by user, for recommendations.
 /// - `products`: latest name, category and price per product, written by the sink.
 public struct ClickHouseSchema: Sendable {
@@ -247,6 +248,28 @@ public struct ClickHouseSchema: Sendable {
             "DROP TABLE IF EXISTS \(table("session_steps_mv"))",
             "DROP TABLE IF EXISTS \(table("session_steps"))",
         ]
+        // Segments of each (step, session)'s history (see `FunnelSegments`), written by the sink, not by a view:
+        // each row needs the key's previous state. Filled from `funnel_sessions`, one first segment per key,
+        // skipping keys already there, so a migration interrupted halfway and run again adds only what is missing.
+        let segments = table("funnel_segments")
+        let fourth: [String] = [
+            """
+            CREATE TABLE IF NOT EXISTS \(segments) (
+                step_session UInt64,
+                prev_ms Int64,
+                last_ms Int64,
+                sign Int8
+            ) ENGINE = CollapsingMergeTree(sign)
+            ORDER BY (step_session, last_ms)
+            """,
+            """
+            INSERT INTO \(segments) (step_session, prev_ms, last_ms, sign)
+            SELECT step_session, toInt64(\(FunnelSegments.noPrevious)), max(last_ms), toInt8(1) FROM \(sessions)
+            WHERE step_session NOT IN (SELECT step_session FROM \(segments)) GROUP BY step_session
+            """,
+            "DROP TABLE IF EXISTS \(table("funnel_sessions_mv"))",
+            "DROP TABLE IF EXISTS \(sessions)",
+        ]
         return [
             ClickHouseMigration(version: 1, description: "events, positions, aggregates and their views",
                                 statements: first),
@@ -254,15 +277,17 @@ public struct ClickHouseSchema: Sendable {
                                 statements: second),
             ClickHouseMigration(version: 3, description: "session funnel keyed by one integer per step and session",
                                 statements: third),
+            ClickHouseMigration(version: 4, description: "session funnel as segments of each session's history",
+                                statements: fourth),
         ]
     }
 
     public var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
 
-    /// The funnel's steps, in order; a step's index is the top two bits of its `funnel_sessions` keys.
+    /// The funnel's steps, in order; a step's index is the top two bits of its `funnel_segments` keys.
     public static let funnelSteps: [EventType] = [.view, .addToCart, .purchase]
 
-    /// The `funnel_sessions` keys of the step at `index` in `funnelSteps`: the index in the top two bits, any
+    /// The `funnel_segments` keys of the step at `index` in `funnelSteps`: the index in the top two bits, any
     /// session hash below.
     public static func funnelKeyRange(stepIndex index: Int) -> ClosedRange<UInt64> {
         precondition(funnelSteps.indices.contains(index), "not a funnel step index: \(index)")
@@ -272,7 +297,7 @@ public struct ClickHouseSchema: Sendable {
 
     /// Names of every table and view, for tests and `migrate --print`.
     public static let tableNames = ["events", "event_positions", "products", "product_stats", "category_stats",
-                                    "funnel_sessions", "user_interactions"]
+                                    "funnel_segments", "user_interactions"]
 }
 
 /// What `migrate` did.

@@ -27,6 +27,7 @@ struct RowBinaryWriter {
     mutating func int32(_ value: Int32) { buffer.writeInteger(value, endianness: .little) }
     mutating func int64(_ value: Int64) { buffer.writeInteger(value, endianness: .little) }
     mutating func uint32(_ value: UInt32) { buffer.writeInteger(value, endianness: .little) }
+    mutating func uint64(_ value: UInt64) { buffer.writeInteger(value, endianness: .little) }
     mutating func float64(_ value: Double) { buffer.writeInteger(value.bitPattern, endianness: .little) }
 
     /// `DateTime` (UInt32 seconds) or `DateTime64(3)` (Int64 milliseconds).

@@ -11,26 +11,26 @@ struct ClickHouseStoreTests {
     static let hour: Int64 = 3_600_000
     static let first: Int64 = 1_767_225_600_000 + 17_000
     /// Whole data set; mid-minute and mid-hour; a minute boundary; an hour boundary; the last seconds.
-    /// Both funnel plans: windows longer than an hour before the newest event, and shorter ones (40, 10 minutes,
-    /// seconds).
+    /// Funnel windows of hours, 40 and 10 minutes, and seconds.
     static let sinces: [Int64] = [0, first + 4_321_123, first - 17_000 + 47 * 60_000, first - 17_000 + 2 * hour,
                                   first + 11_999 * 997 - 2_400_000, first + 11_400 * 997, first + 11_990 * 997]
 
     @Test func migrationIsIdempotentAndVersioned() async throws {
         try await CH.withStore { store in
             let first = try await store.prepare()
-            #expect(first.applied == [1, 2, 3])
-            #expect(first.currentVersion == 3)
+            #expect(first.applied == [1, 2, 3, 4])
+            #expect(first.currentVersion == 4)
             let second = try await store.prepare()
             #expect(second.applied.isEmpty)
-            #expect(second.currentVersion == 3)
+            #expect(second.currentVersion == 4)
             let db = store.client.configuration.database
             let versions = try await store.client.rows(
                 "SELECT version, count() FROM `\(db)`.schema_migrations GROUP BY version ORDER BY version")
-            #expect(versions == [["1", "1"], ["2", "1"], ["3", "1"]])
+            #expect(versions == [["1", "1"], ["2", "1"], ["3", "1"], ["4", "1"]])
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
             for name in ClickHouseSchema.tableNames { #expect(tables.contains(name), "missing table \(name)") }
-            #expect(tables.contains("product_stats_minute_mv") && tables.contains("funnel_sessions_mv"))
+            #expect(tables.contains("product_stats_minute_mv"))
+            #expect(!tables.contains("funnel_sessions") && !tables.contains("funnel_sessions_mv"))
             #expect(!tables.contains("session_funnel") && !tables.contains("session_funnel_hour_mv"))
             #expect(!tables.contains("session_steps") && !tables.contains("session_steps_mv"))
         }
@@ -94,65 +94,73 @@ struct ClickHouseStoreTests {
         }
     }
 
-    /// Session rows are partitioned by day: a session active on both sides of midnight keeps a row in each day
-    /// (merges stay within a partition), and the funnel must still count it once.
-    @Test func funnelCountsSessionsAcrossDayPartitionsOnce() async throws {
+    /// Sessions spread over many batches, events out of time order within and across batches (a late event
+    /// older than the session's latest), a session across midnight: every window still counts each session
+    /// once; segments were really extended and cancelled; and segment rows lost after their events were stored
+    /// are written again by the replayed batches, once.
+    @Test func funnelSegmentsStayExactAcrossBatchesLateEventsAndReplays() async throws {
         let midnight: Int64 = 1_767_312_000_000  // 2026-01-02 00:00:00 UTC
         var events = CH.events(count: 4_000, seed: 5, start: midnight - 1_800_000 + 3_000)
-        // A session with each funnel step on both sides of midnight.
         let template = events[0].event
         for (index, (type, offset)) in [(EventType.view, -5_000), (.view, 5_000), (.addToCart, -4_000),
-                                         (.addToCart, 6_000), (.purchase, -3_000), (.purchase, 7_000)].enumerated() {
+                                         (.addToCart, 6_000), (.purchase, -3_000), (.purchase, 7_000),
+                                         (.view, -60_000)].enumerated() {
             let event = Event(eventID: "midnight-\(index)", timestamp: midnight + Int64(offset), userID: "u-night",
                               type: type, product: template.product, sessionID: "s-across-midnight")
             events.append(AcceptedEvent(event: event, raw: Array("{}".utf8),
                                         position: SourcePosition(topic: "night", partition: 0, offset: Int64(index)),
                                         arrivalNanos: 0))
         }
+        // Deterministic shuffle: batches hold events from all over the time range.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for i in stride(from: events.count - 1, to: 0, by: -1) {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            events.swapAt(i, Int((state >> 33) % UInt64(i + 1)))
+        }
+        let batches = stride(from: 0, to: events.count, by: 300).map { Array(events[$0..<min($0 + 300, events.count)]) }
+        let last = events.map(\.event.timestamp).max()!
+        let sinces: [Int64] = [0, midnight - 600_000, midnight - 60_001, midnight - 1, midnight, midnight + 61_000,
+                               last - 300_000, last, last + 1]
         try await CH.withStore { store in
-            // The night session in two batches: one block would fold it into one row per step.
-            let night = events.filter { $0.position.topic == "night" }
-            try await store.store(night.filter { $0.event.timestamp < midnight })
-            try await store.store(night.filter { $0.event.timestamp >= midnight })
-            let generated = events.filter { $0.position.topic != "night" }
-            for batch in stride(from: 0, to: generated.count, by: 500) {
-                try await store.store(Array(generated[batch..<min(batch + 500, generated.count)]))
+            for batch in batches { try await store.store(batch) }
+            for since in sinces {
+                #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
             }
             let db = store.client.configuration.database
-            let days = try await store.client.scalar("SELECT uniqExact(_partition_id) FROM `\(db)`.funnel_sessions")
-            #expect(days == "2")
-            for (index, step) in ClickHouseSchema.funnelSteps.enumerated() {
-                let keys = ClickHouseSchema.funnelKeyRange(stepIndex: index)
-                let crossing = try await store.client.scalar("""
-                    SELECT count() FROM (SELECT step_session FROM `\(db)`.funnel_sessions
-                    WHERE step_session BETWEEN \(keys.lowerBound) AND \(keys.upperBound)
-                    GROUP BY step_session HAVING uniqExact(_partition_id) > 1)
-                    """)
-                #expect((Int(crossing ?? "") ?? 0) > 0, "no \(step) session crosses midnight: the test proves nothing")
-            }
-            let last = events.map(\.event.timestamp).max()!
-            for since in [0, midnight - 600_000, midnight - 1, midnight, midnight + 61_000, last - 300_000, last, last + 1] {
+            let cancelled = try await store.client.scalar("SELECT countIf(sign = -1) FROM `\(db)`.funnel_segments")
+            #expect((Int(cancelled ?? "") ?? 0) > 0, "no segment was ever extended: the test proves nothing")
+
+            // Segment rows lost after the events were stored (the events' INSERT succeeded, the segments' did
+            // not): the replayed batches find their positions stored and still write the segments, once.
+            try await store.client.execute("TRUNCATE TABLE `\(db)`.funnel_segments")
+            #expect(try await store.funnel(since: 0) == Funnel(views: 0, carts: 0, purchases: 0))
+            for batch in batches { try await store.store(batch) }
+            let rows = try await store.client.scalar("SELECT count() FROM `\(db)`.funnel_segments")
+            for batch in batches { try await store.store(batch) }
+            #expect(try await store.client.scalar("SELECT count() FROM `\(db)`.funnel_segments") == rows)
+            #expect(try await store.eventCount() == Int64(events.count))
+            for since in sinces {
                 #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
             }
         }
     }
 
-    /// A database left by an older version gets `funnel_sessions` filled from `events`: from version 1
-    /// (no session tables at all) and from version 2 (one shared `session_steps` table, dropped on the way).
-    @Test(arguments: [1, 2])
+    /// A database left by an older version gets `funnel_segments` filled: from version 1 (no session tables at
+    /// all), 2 (`session_steps`) and 3 (`funnel_sessions`), the old tables dropped on the way. New events after
+    /// the upgrade continue the same sessions: keys the sink computes must equal the server's `sipHash64` ones.
+    @Test(arguments: [1, 2, 3])
     func upgradingBackfillsTheSessionTables(from version: Int) async throws {
         let events = CH.events(count: 3_000, seed: 9)
         try await CH.withStore { store in
             try await store.store(events)
             let db = store.client.configuration.database
-            // Migration 2's statements do not depend on the column types.
+            // Migration 2 and 3's statements do not depend on the column types.
             let types = ClickHouseColumnTypes(version: try await store.client.serverVersion())
             let schema = ClickHouseSchema(database: db, types: types)
             // Back to how that version left the database.
-            try await store.client.execute("DROP TABLE `\(db)`.funnel_sessions_mv")
-            try await store.client.execute("DROP TABLE `\(db)`.funnel_sessions")
-            if version == 2 {
-                for statement in schema.migrations[1].statements { try await store.client.execute(statement) }
+            try await store.client.execute("DROP TABLE `\(db)`.funnel_segments")
+            if version >= 2 {
+                for statement in schema.migrations[version - 1].statements { try await store.client.execute(statement) }
             }
             try await store.client.execute("DROP TABLE `\(db)`.schema_migrations")
             try await store.client.execute("""
@@ -163,16 +171,22 @@ struct ClickHouseStoreTests {
                 try await store.client.execute("INSERT INTO `\(db)`.schema_migrations VALUES (\(old), 'v\(old)', now())")
             }
             let report = try await store.prepare()
-            #expect(report.applied == Array((version + 1)...3))
+            #expect(report.applied == Array((version + 1)...4))
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
-            #expect(!tables.contains("session_steps") && tables.contains("funnel_sessions_mv"))
+            #expect(tables.contains("funnel_segments"))
+            for old in ["session_steps", "session_steps_mv", "funnel_sessions", "funnel_sessions_mv"] {
+                #expect(!tables.contains(old), "\(old) left behind")
+            }
             for since in Self.sinces {
                 #expect(try await store.funnel(since: since) == CH.funnel(events, since: since), "funnel since \(since)")
             }
-            // New events after the upgrade reach the tables through the views.
-            let more = CH.events(count: 500, seed: 10, startOffset: 10_000)
+            let more = CH.events(count: 500, seed: 10, startOffset: 10_000, start: Self.first + 3_000 * 997)
+            let continued = Set(more.map(\.event.sessionID)).intersection(events.map(\.event.sessionID))
+            #expect(continued.count > 100, "the new events should continue old sessions")
             try await store.store(more)
-            #expect(try await store.funnel(since: 0) == CH.funnel(events + more, since: 0))
+            for since in [0, Self.first + 2_990 * 997] {
+                #expect(try await store.funnel(since: since) == CH.funnel(events + more, since: since))
+            }
         }
     }
 
