@@ -36,12 +36,15 @@ public struct ClickHouseExternalTable: Sendable {
     public var name: String
     /// Column names and types, as in `CREATE TABLE`: `"key UInt64"`.
     public var structure: String
-    public var rowBinary: ByteBuffer
+    /// A ClickHouse input format name: `TabSeparated`, `RowBinary`, ...
+    public var format: String
+    public var data: ByteBuffer
 
-    public init(name: String, structure: String, rowBinary: ByteBuffer) {
+    public init(name: String, structure: String, format: String, data: ByteBuffer) {
         self.name = name
         self.structure = structure
-        self.rowBinary = rowBinary
+        self.format = format
+        self.data = data
     }
 }
 
@@ -94,8 +97,8 @@ public final class ClickHouseClient: Sendable {
         return ClickHouseRows(body: response.body)
     }
 
-    /// Runs a query that reads `external` as a table of that name: rows sent with the query (multipart form,
-    /// RowBinary) instead of spelled out in its text, which `max_query_size` would limit and the parser would
+    /// Runs a query that reads `external` as a table of that name: rows sent with the query (multipart form)
+    /// instead of spelled out in its text, which `max_query_size` would limit and the parser would
     /// have to read value by value.
     public func query(_ sql: String, external: ClickHouseExternalTable, settings: [String: String] = [:]) async throws
         -> ClickHouseRows
@@ -104,11 +107,11 @@ public final class ClickHouseClient: Sendable {
         var body = ByteBuffer(string: "--\(boundary)\r\n"
             + "Content-Disposition: form-data; name=\"\(external.name)\"; filename=\"\(external.name)\"\r\n"
             + "Content-Type: application/octet-stream\r\n\r\n")
-        var rows = external.rowBinary
+        var rows = external.data
         body.writeBuffer(&rows)
         body.writeString("\r\n--\(boundary)--\r\n")
         let urlQuery = ["query": sql + "\nFORMAT TabSeparated", "\(external.name)_structure": external.structure,
-                        "\(external.name)_format": "RowBinary"]
+                        "\(external.name)_format": external.format]
         let response = try await send(body: .bytes(body), urlQuery: urlQuery, settings: settings,
                                       contentType: "multipart/form-data; boundary=\(boundary)",
                                       timeout: configuration.queryTimeout, what: sql)
@@ -188,7 +191,11 @@ public final class ClickHouseClient: Sendable {
         guard response.status == .ok else {
             let text = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
             let headerCode = response.headers.first(name: "X-ClickHouse-Exception-Code").flatMap { Int($0) }
-            let error = ClickHouseError.parse(text, headerCode: headerCode, status: Int(response.status.code))
+            var error = ClickHouseError.parse(text, headerCode: headerCode, status: Int(response.status.code))
+            if case .unexpectedResponse(let status, let body) = error, body.isEmpty {
+                // Nothing from the server (an HTTP-level refusal): say which statement it refused.
+                error = .unexpectedResponse(status: status, body: "no message, in reply to: \(what.prefix(120))")
+            }
             logger.debug("ClickHouse refused a statement", metadata: [
                 "statement": "\(what.prefix(200))", "error": "\(error)",
             ])

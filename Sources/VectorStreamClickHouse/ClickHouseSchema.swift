@@ -28,7 +28,8 @@ public struct ClickHouseColumnTypes: Sendable, Hashable {
 public struct ClickHouseMigration: Sendable {
     public var version: Int
     public var description: String
-    /// Every statement is idempotent (`IF NOT EXISTS`), so a step interrupted halfway is simply run again.
+    /// Every statement is idempotent (`IF NOT EXISTS`, or a backfill that skips what is there), so a step
+    /// interrupted halfway is simply run again.
     public var statements: [String]
 }
 
@@ -308,8 +309,10 @@ public struct ClickHouseMigrationReport: Sendable, Hashable {
 }
 
 extension ClickHouseClient {
-    /// Creates the database and applies every migration not yet recorded. Safe to run again and from several
-    /// workers at once: statements are idempotent and versions are read back de-duplicated.
+    /// Creates the database and applies every migration not yet recorded. Safe to run again: statements are
+    /// idempotent and versions are read back de-duplicated. From several workers at once too, except migration 4
+    /// on a database that has funnel data: two of its backfills running together would both write first segments
+    /// (docs/clickhouse.md: migrate once before starting more workers).
     public func migrate(database: String) async throws -> (ClickHouseSchema, ClickHouseMigrationReport) {
         let version = try await serverVersion()
         let db = quoteIdentifier(database)

@@ -1,3 +1,4 @@
+import NIOCore
 import VectorStreamCore
 
 /// The session funnel as segments of each (step, session)'s history, so that "distinct sessions with a step
@@ -95,14 +96,20 @@ extension ClickHouseEventStore {
     }
 
     /// The current segment of each key that has one: the row with the latest end (a cancelled segment always
-    /// ends earlier than the one that replaced it). The keys travel as an external table in RowBinary.
+    /// ends earlier than the one that replaced it). The keys travel as an external table, as decimal lines (in
+    /// a multipart body, text keeps clear of anything a form parser could take for a delimiter); PREWHERE
+    /// reads the other columns only for the rows that match (a third less time than WHERE on 18.16).
     private func currentSegments(of keys: [UInt64], schema: ClickHouseSchema) async throws -> [UInt64: FunnelSegment] {
-        var writer = RowBinaryWriter(capacity: keys.count * 8)
-        for key in keys { writer.uint64(key) }
-        let table = ClickHouseExternalTable(name: "batch_keys", structure: "key UInt64", rowBinary: writer.buffer)
+        var lines = ByteBufferAllocator().buffer(capacity: keys.count * 21)
+        for key in keys {
+            lines.writeString(String(key))
+            lines.writeInteger(UInt8(ascii: "\n"))
+        }
+        let table = ClickHouseExternalTable(name: "batch_keys", structure: "key UInt64", format: "TabSeparated",
+                                            data: lines)
         let sql = """
             SELECT step_session, argMax(prev_ms, last_ms), max(last_ms) FROM \(schema.table("funnel_segments"))
-            WHERE step_session IN batch_keys GROUP BY step_session
+            PREWHERE step_session IN batch_keys GROUP BY step_session
             """
         var current: [UInt64: FunnelSegment] = [:]
         current.reserveCapacity(keys.count)
