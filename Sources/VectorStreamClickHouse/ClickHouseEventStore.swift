@@ -109,7 +109,8 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
     private func insertEvents(_ events: ArraySlice<AcceptedEvent>, ingestMillis: Int64,
                               schema: ClickHouseSchema) async throws {
         let millis = schema.types.millisecondTimes
-        var writer = RowBinaryWriter(capacity: events.reduce(0) { $0 + $1.raw.count + 160 })
+        let keepRaw = client.configuration.storeRawJSON
+        var writer = RowBinaryWriter(capacity: events.reduce(0) { $0 + (keepRaw ? $1.raw.count : 0) + 160 })
         for accepted in events {
             let e = accepted.event
             writer.string(e.eventID)
@@ -122,7 +123,7 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
             writer.string(e.product.name)
             writer.string(e.product.category)
             writer.float64(e.product.price)
-            writer.bytes(accepted.raw)
+            if keepRaw { writer.bytes(accepted.raw) } else { writer.bytes([]) }
             writer.string(accepted.position.topic)
             writer.int32(accepted.position.partition)
             writer.int64(accepted.position.offset)
@@ -138,16 +139,17 @@ public final class ClickHouseEventStore: EventSink, AnalyticsStore, HealthChecka
             if let known = latest[e.product.id], known.at > e.timestamp { continue }
             latest[e.product.id] = (e.product, e.timestamp)
         }
-        var writer = RowBinaryWriter(capacity: latest.count * 96)
+        var writer = RowBinaryWriter(capacity: latest.count * 256)
         for (_, entry) in latest {
             writer.string(entry.product.id)
             writer.string(entry.product.name)
             writer.string(entry.product.category)
             writer.float64(entry.product.price)
+            writer.string(entry.product.description)
             writer.int64(entry.at)
         }
         try await client.insert(into: schema.table("products"),
-                                columns: ["product_id", "name", "category", "price", "updated_ms"],
+                                columns: ["product_id", "name", "category", "price", "description", "updated_ms"],
                                 rowBinary: writer.buffer)
     }
 

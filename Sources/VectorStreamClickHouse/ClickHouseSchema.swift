@@ -31,6 +31,16 @@ public struct ClickHouseMigration: Sendable {
     /// Every statement is idempotent (`IF NOT EXISTS`, or a backfill that skips what is there), so a step
     /// interrupted halfway is simply run again.
     public var statements: [String]
+    /// Columns added to existing tables, before `statements`, each only where the table lacks it: 18.16 has no
+    /// `ADD COLUMN IF NOT EXISTS`.
+    public var addedColumns: [AddedColumn] = []
+
+    public struct AddedColumn: Sendable, Hashable {
+        public var table: String
+        public var name: String
+        /// Type and default, as after the name in `ALTER TABLE ... ADD COLUMN name ...`.
+        public var definition: String
+    }
 }
 
 /// The tables, the materialized views that keep the aggregates current, and the migrations that create them.
@@ -43,7 +53,7 @@ public struct ClickHouseMigration: Sendable {
 /// - `funnel_segments` (CollapsingMergeTree): per funnel step and session, segments of its history up to its
 ///   latest such event, written by the sink.
 /// - `user_interactions`: events ordered by user, for recommendations.
-/// - `products`: latest name, category and price per product, written by the sink.
+/// - `products`: latest name, category, price and description per product, written by the sink.
 public struct ClickHouseSchema: Sendable {
     public let database: String
     public let types: ClickHouseColumnTypes
@@ -280,6 +290,11 @@ public struct ClickHouseSchema: Sendable {
                                 statements: third),
             ClickHouseMigration(version: 4, description: "session funnel as segments of each session's history",
                                 statements: fourth),
+            // With the raw JSON optional, the description is the one field of an event no events column holds; it
+            // belongs to the product anyway, so it is kept with the latest name, category and price.
+            ClickHouseMigration(version: 5, description: "product descriptions", statements: [],
+                                addedColumns: [.init(table: "products", name: "description",
+                                                     definition: "String DEFAULT ''")]),
         ]
     }
 
@@ -331,6 +346,7 @@ extension ClickHouseClient {
         let schema = ClickHouseSchema(database: database, types: types)
         var applied: [Int] = []
         for migration in schema.migrations.sorted(by: { $0.version < $1.version }) where !done.contains(migration.version) {
+            for column in migration.addedColumns { try await add(column, in: schema) }
             for statement in migration.statements { try await execute(statement) }
             try await execute("""
                 INSERT INTO \(db).schema_migrations (version, description, applied_at)
@@ -340,6 +356,26 @@ extension ClickHouseClient {
         }
         let current = (done.union(applied)).max() ?? 0
         return (schema, ClickHouseMigrationReport(serverVersion: version, applied: applied, currentVersion: current))
+    }
+
+    /// Adds `column` unless the table has it. Another worker migrating at the same moment may add it between
+    /// the check and the ALTER: its refusal is then fine.
+    func add(_ column: ClickHouseMigration.AddedColumn, in schema: ClickHouseSchema) async throws {
+        func present() async throws -> Bool {
+            try await scalar("""
+                SELECT count() FROM system.columns WHERE database = \(TabSeparated.quote(schema.database))
+                AND table = \(TabSeparated.quote(column.table)) AND name = \(TabSeparated.quote(column.name))
+                """) != "0"
+        }
+        guard try await !present() else { return }
+        do {
+            try await execute("""
+                ALTER TABLE \(schema.table(column.table)) ADD COLUMN \(quoteIdentifier(column.name)) \(column.definition)
+                """)
+        } catch {
+            if try await present() { return }
+            throw error
+        }
     }
 
     /// The types the events table really has, or nil when it does not exist yet.

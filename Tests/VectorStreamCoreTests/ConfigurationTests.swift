@@ -11,18 +11,25 @@ struct ConfigurationTests {
         #expect(c.http.port == 8080)
         #expect(c.redis.url == nil)
         #expect(c.embedder.precision == "fp32")
+        #expect(c.clickhouse.storeRawJSON == false)
     }
 
     @Test func environmentOverridesTheFile() throws {
         var c = VectorStreamConfiguration()
-        try c.apply(file: ["pipeline.trigger_interval": "2s", "http.port": "9000", "kafka.topic": "from-file"],
+        try c.apply(file: ["pipeline.trigger_interval": "2s", "http.port": "9000", "kafka.topic": "from-file",
+                           "clickhouse.store_raw_json": "true"],
                     origin: "test.yaml",
                     environment: ["VECTORSTREAM_KAFKA_TOPIC": "from-env", "VECTORSTREAM_TRIGGER_INTERVAL": "250ms",
-                                  "VECTORSTREAM_KAFKA_PROPERTY_SASL_MECHANISM": "PLAIN"])
+                                  "VECTORSTREAM_KAFKA_PROPERTY_SASL_MECHANISM": "PLAIN",
+                                  "VECTORSTREAM_CLICKHOUSE_STORE_RAW_JSON": "off"])
         #expect(c.pipeline.triggerInterval == .milliseconds(250))
         #expect(c.http.port == 9000)
         #expect(c.kafka.topic == "from-env")
         #expect(c.kafka.properties["sasl.mechanism"] == "PLAIN")
+        #expect(c.clickhouse.storeRawJSON == false)
+        var fromFile = VectorStreamConfiguration()
+        try fromFile.apply(file: ["clickhouse.store_raw_json": "yes"], origin: "test.yaml", environment: [:])
+        #expect(fromFile.clickhouse.storeRawJSON == true)
     }
 
     @Test func rejectsUnknownKeysAndBadValuesClearly() {

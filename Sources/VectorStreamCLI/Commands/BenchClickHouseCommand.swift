@@ -22,6 +22,13 @@ struct BenchClickHouseCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Events per store call (the pipeline's micro-batch).")
     var batchSize = 50_000
 
+    @Option(name: .customLong("insert-concurrency"),
+            help: "Concurrent INSERTs a batch is split into (default: the sink's, 2).")
+    var insertConcurrency: Int?
+
+    @Flag(name: .customLong("raw-json"), help: "Also store each event's JSON as received (clickhouse.store_raw_json).")
+    var rawJSON = false
+
     @Option(help: "Runs of each analytics query for the percentiles.")
     var repetitions = 200
 
@@ -29,14 +36,20 @@ struct BenchClickHouseCommand: AsyncParsableCommand {
     var keep = false
 
     mutating func run() async throws {
-        let configuration = try ClickHouseCommandSupport.configuration(url: clickhouseURL, database: database)
+        var configuration = try ClickHouseCommandSupport.configuration(url: clickhouseURL, database: database)
+        if let insertConcurrency {
+            guard insertConcurrency >= 1 else { throw ValidationError("--insert-concurrency must be at least 1") }
+            configuration.insertConcurrency = insertConcurrency
+        }
+        if rawJSON { configuration.storeRawJSON = true }
         let store = ClickHouseEventStore(configuration: configuration)
         do {
             try await store.client.execute("DROP DATABASE IF EXISTS `\(configuration.database)`")
             let benchmark = ClickHouseBenchmark(events: events, batchSize: batchSize, queryRepetitions: repetitions)
             let report = try await benchmark.run(store: store) { line in print(line) }
             print("")
-            print("ClickHouse \(report.serverVersion), \(report.events) events in batches of \(batchSize)")
+            print("ClickHouse \(report.serverVersion), \(report.events) events in batches of \(batchSize), "
+                  + "\(configuration.insertConcurrency) concurrent inserts a batch, raw JSON \(configuration.storeRawJSON ? "kept" : "not kept")")
             print(String(format: "insert: %.1f s, %.0f rows/s; stored count %lld",
                          report.insertSeconds, report.rowsPerSecond, report.storedCount))
             print("| query | p50 ms | p99 ms | max ms |")

@@ -18,15 +18,15 @@ struct ClickHouseStoreTests {
     @Test func migrationIsIdempotentAndVersioned() async throws {
         try await CH.withStore { store in
             let first = try await store.prepare()
-            #expect(first.applied == [1, 2, 3, 4])
-            #expect(first.currentVersion == 4)
+            #expect(first.applied == [1, 2, 3, 4, 5])
+            #expect(first.currentVersion == 5)
             let second = try await store.prepare()
             #expect(second.applied.isEmpty)
-            #expect(second.currentVersion == 4)
+            #expect(second.currentVersion == 5)
             let db = store.client.configuration.database
             let versions = try await store.client.rows(
                 "SELECT version, count() FROM `\(db)`.schema_migrations GROUP BY version ORDER BY version")
-            #expect(versions == [["1", "1"], ["2", "1"], ["3", "1"], ["4", "1"]])
+            #expect(versions == [["1", "1"], ["2", "1"], ["3", "1"], ["4", "1"], ["5", "1"]])
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
             for name in ClickHouseSchema.tableNames { #expect(tables.contains(name), "missing table \(name)") }
             #expect(tables.contains("product_stats_minute_mv"))
@@ -171,7 +171,7 @@ struct ClickHouseStoreTests {
                 try await store.client.execute("INSERT INTO `\(db)`.schema_migrations VALUES (\(old), 'v\(old)', now())")
             }
             let report = try await store.prepare()
-            #expect(report.applied == Array((version + 1)...4))
+            #expect(report.applied == Array((version + 1)...5))
             let tables = Set(try await store.client.rows("SELECT name FROM system.tables WHERE database = '\(db)'").map { $0[0] })
             #expect(tables.contains("funnel_segments"))
             for old in ["session_steps", "session_steps_mv", "funnel_sessions", "funnel_sessions_mv"] {
@@ -188,6 +188,82 @@ struct ClickHouseStoreTests {
                 #expect(try await store.funnel(since: since) == CH.funnel(events + more, since: since))
             }
         }
+    }
+
+    @Test func upgradingFromVersion4AddsProductDescriptions() async throws {
+        let events = CH.events(count: 500, seed: 13)
+        try await CH.withStore { store in
+            try await store.store(events)
+            let db = store.client.configuration.database
+            // Back to how version 4 left the database: products without descriptions.
+            try await store.client.execute("ALTER TABLE `\(db)`.products DROP COLUMN description")
+            try await store.client.execute("DROP TABLE `\(db)`.schema_migrations")
+            try await store.client.execute("""
+                CREATE TABLE `\(db)`.schema_migrations (version UInt32, description String, applied_at DateTime)
+                ENGINE = ReplacingMergeTree ORDER BY version
+                """)
+            for old in 1...4 {
+                try await store.client.execute("INSERT INTO `\(db)`.schema_migrations VALUES (\(old), 'v\(old)', now())")
+            }
+            let report = try await store.prepare()
+            #expect(report.applied == [5])
+            // Later events, so their descriptions are the latest; products not seen since keep the default.
+            let described = Self.describing(CH.events(count: 300, seed: 14, startOffset: 5_000,
+                                                      start: Self.first + 600 * 997))
+            try await store.store(described)
+            let expected = Self.expectedDescriptions(described)
+            let latest = try await Self.latestDescriptions(store)
+            #expect(latest.filter { expected[$0.key] != nil } == expected)
+            #expect(latest.filter { expected[$0.key] == nil && !$0.value.isEmpty }.isEmpty)
+            #expect(Set(latest.keys) == Set(events.map(\.event.product.id)).union(expected.keys))
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func rawJSONIsKeptOnlyWhenConfiguredAndDescriptionsAlways(storeRawJSON: Bool) async throws {
+        let events = Self.describing(CH.events(count: 2_000, seed: 15))
+        try await CH.withStore(storeRawJSON: storeRawJSON) { store in
+            try await store.store(events)
+            let db = store.client.configuration.database
+            let stored = try await store.client.rows("SELECT source_partition, source_offset, raw FROM `\(db)`.events")
+            #expect(stored.count == events.count)
+            let rawByPosition = Dictionary(uniqueKeysWithValues: events.map {
+                ("\($0.position.partition)/\($0.position.offset)", String(decoding: $0.raw, as: UTF8.self))
+            })
+            for row in stored {
+                #expect(row[2] == (storeRawJSON ? rawByPosition["\(row[0])/\(row[1])"] : ""))
+            }
+            #expect(try await Self.latestDescriptions(store) == Self.expectedDescriptions(events))
+            // The analytics do not depend on the choice.
+            #expect(try await store.eventCount() == Int64(events.count))
+            #expect(try await store.funnel(since: 0) == CH.funnel(events, since: 0))
+        }
+    }
+
+    /// Events whose products carry descriptions that change over time, so "latest" is visible.
+    static func describing(_ events: [AcceptedEvent]) -> [AcceptedEvent] {
+        events.map { accepted in
+            var accepted = accepted
+            let minute = accepted.event.timestamp / 60_000
+            accepted.event.product.description = "About \(accepted.event.product.id), edition \(minute % 4)\ttabbed"
+            return accepted
+        }
+    }
+
+    static func expectedDescriptions(_ events: [AcceptedEvent]) -> [String: String] {
+        var latest: [String: (at: Int64, text: String)] = [:]
+        for e in events.map(\.event) where (latest[e.product.id]?.at ?? .min) < e.timestamp {
+            latest[e.product.id] = (e.timestamp, e.product.description)
+        }
+        return latest.mapValues(\.text)
+    }
+
+    static func latestDescriptions(_ store: ClickHouseEventStore) async throws -> [String: String] {
+        let db = store.client.configuration.database
+        let rows = try await store.client.rows("""
+            SELECT product_id, argMax(description, updated_ms) FROM `\(db)`.products GROUP BY product_id
+            """)
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0[0], $0[1]) })
     }
 
     @Test func replayingTheSameRangeTwiceLeavesEveryCountUnchanged() async throws {

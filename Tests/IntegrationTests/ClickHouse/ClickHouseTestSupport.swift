@@ -9,12 +9,12 @@ enum ClickHouseTestSupport {
     }
 
     /// Runs `body` with a store on a fresh database, then drops the database and shuts the store down.
-    static func withStore<T>(url: String? = nil, connectTimeout: Duration = .seconds(2),
+    static func withStore<T>(url: String? = nil, connectTimeout: Duration = .seconds(2), storeRawJSON: Bool = false,
                              _ body: (ClickHouseEventStore) async throws -> T) async throws -> T {
         let url = try url ?? serverURL()
         let database = "vs_test_\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
         let store = ClickHouseEventStore(configuration: ClickHouseConfiguration(
-            url: url, database: database, connectTimeout: connectTimeout))
+            url: url, database: database, connectTimeout: connectTimeout, storeRawJSON: storeRawJSON))
         do {
             let result = try await body(store)
             try? await store.client.execute("DROP DATABASE IF EXISTS `\(database)`")
