@@ -5,7 +5,8 @@
 # Output: benchmarks/out/clickhouse-<time>.txt. Start it on a quiet machine, and at least 5 minutes after any
 # large deletion (a previous run's DROP): on ext4 without a journal the kernel skips inodes freed in the last
 # 1-5 minutes when it creates files, and ClickHouse creates tens of files per part (docs/clickhouse.md).
-# So the databases are kept until every run is over, and dropped at the end.
+# So the databases are kept until every run is over, and dropped at the end (also when a run fails).
+# Starts ClickHouse through scripts/services/clickhouse.sh (stop it afterwards with `scripts/services/clickhouse.sh stop`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 EVENTS=${EVENTS:-10000000}
@@ -19,6 +20,12 @@ bin="$(swift build -c release --show-bin-path)/vectorstream"
 mkdir -p benchmarks/out
 out="benchmarks/out/clickhouse-$(date -u +%Y%m%d-%H%M%S).txt"
 databases=()
+drop_databases() {
+    for database in "${databases[@]}"; do
+        curl -fsS "$url/" --data-binary "DROP DATABASE IF EXISTS \`$database\`" >/dev/null || true
+    done
+}
+trap drop_databases EXIT
 {
     echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
     echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), events $EVENTS, repetitions $REPETITIONS"
@@ -33,8 +40,5 @@ for round in $(seq "$ROUNDS"); do
         "$bin" bench clickhouse "${flags[@]}" | grep -v '^inserted\|: p50' | tee -a "$out"
         sleep "$PAUSE"
     done
-done
-for database in "${databases[@]}"; do
-    curl -fsS "$url/" --data-binary "DROP DATABASE IF EXISTS \`$database\`" >/dev/null
 done
 echo "results: $out"
