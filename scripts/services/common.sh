@@ -7,9 +7,20 @@ mkdir -p "$RUN_DIR"
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 
+# pid_alive PID: the process exists and is not a zombie. `kill -0` alone succeeds on a zombie, and zombies are
+# common here: a server killed with SIGKILL whose parent does not reap it (milvus-server never waits for its
+# child; an init that reaps no orphans leaves every killed orphan as one) would read as "running" forever.
+pid_alive() {
+    local pid=$1 state
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    state="$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)"
+    [[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+
 is_running() {
     local pf; pf="$(pid_file "$1")"
-    [[ -f "$pf" ]] && kill -0 "$(cat "$pf")" 2>/dev/null
+    [[ -f "$pf" ]] && pid_alive "$(cat "$pf")"
 }
 
 # wait_until SECONDS COMMAND...: polls COMMAND until it succeeds.
@@ -37,10 +48,14 @@ stop_by_pid() {
     local name=$1 signal=${2:-TERM} pf; pf="$(pid_file "$name")"
     [[ -f "$pf" ]] || return 0
     local pid; pid="$(cat "$pf")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if pid_alive "$pid"; then
         kill "-$signal" -- "-$pid" 2>/dev/null || kill "-$signal" "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
+        for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
+        if pid_alive "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
+    elif kill -0 "$pid" 2>/dev/null; then
+        # A zombie leader: its process group may still hold live members (helpers it forked). The group id cannot
+        # be reused while the zombie exists, so this reaches only what it started.
+        kill -KILL -- "-$pid" 2>/dev/null || true
     fi
     rm -f "$pf"
 }

@@ -35,7 +35,10 @@ install() {
     command -v milvus-server >/dev/null || { echo "milvus: milvus-server not on PATH" >&2; return 1; }
 }
 
-pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file's process is alive: it exists and is not a zombie (common.sh's pid_alive). The wrapper never reaps
+# its child, so a killed `milvus run standalone` stays a zombie under a live wrapper; `kill -0` would call that
+# "running" and `start` would wait for a health answer that never comes.
+file_pid_alive() { [[ -f "$1" ]] && pid_alive "$(cat "$1")"; }
 
 port_answers() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
@@ -57,7 +60,7 @@ record_child() {
     echo "$port" >"$HEALTH_PORT_FILE"
 }
 
-running() { pid_alive "$SERVER_PID_FILE" && pid_alive "$CHILD_PID_FILE"; }
+running() { file_pid_alive "$SERVER_PID_FILE" && file_pid_alive "$CHILD_PID_FILE"; }
 
 stop_all() {
     local server="" child=""
@@ -69,7 +72,7 @@ stop_all() {
     fi
     if [[ -n "$child" ]]; then kill -KILL "$child" 2>/dev/null || true; fi
     for _ in $(seq 1 100); do
-        { [[ -n "$server" ]] && kill -0 "$server" 2>/dev/null; } || { [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; } || break
+        { [[ -n "$server" ]] && pid_alive "$server"; } || { [[ -n "$child" ]] && pid_alive "$child"; } || break
         sleep 0.1
     done
     rm -f "$SERVER_PID_FILE" "$CHILD_PID_FILE" "$HEALTH_PORT_FILE"

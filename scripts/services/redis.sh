@@ -60,10 +60,10 @@ launch() {
 # with signals blocked, as children of some test runners are), then by pid as the fallback.
 stop() {
     local name=$1 port=$2 pf; pf="$(pid_file "$name")"
-    if [[ -f "$pf" ]] && kill -0 "$(cat "$pf")" 2>/dev/null; then
+    if [[ -f "$pf" ]] && pid_alive "$(cat "$pf")"; then
         local pid; pid="$(cat "$pf")"
         "$REDIS_CLI" -h 127.0.0.1 -p "$port" shutdown >/dev/null 2>&1 || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
     fi
     stop_by_pid "$name"
 }
