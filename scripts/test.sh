@@ -10,3 +10,9 @@ trap 'scripts/services/stop-all.sh' EXIT
 swift build -c release --build-tests
 # A hung test must fail the run, not eat CI's 90 minutes.
 timeout --signal=KILL 45m swift test -c release --skip-build "$@"
+# The quick fault suite (benchmarks/faults, RELIABILITY.md): kill -9s, server outages, poison records and API
+# fuzzing against the release binary and real servers, counted in the stores. VECTORSTREAM_FAULTS=off skips it.
+# It prints its own duration, then `N passed, M failed` as the last line.
+if [[ "${VECTORSTREAM_FAULTS:-quick}" != off ]]; then
+    benchmarks/faults/run.sh --quick
+fi
