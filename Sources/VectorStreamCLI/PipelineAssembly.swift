@@ -72,7 +72,10 @@ struct PipelineAssembly: Sendable {
         var notifier: (any Notifier)? = nil
         if configuration.kafka.brokers != nil {
             let kafka = try KafkaConfiguration(settings: configuration.kafka, clientID: configuration.pipeline.workerID)
-            deadLetters = try KafkaDeadLetterSink(configuration: kafka, workerID: configuration.pipeline.workerID)
+            // The local dead-letter store takes what the topic refuses outright, so a poison record never stalls intake.
+            deadLetters = try KafkaDeadLetterSink(configuration: kafka, workerID: configuration.pipeline.workerID,
+                                                  maxPayloadBytes: configuration.kafka.deadLetterMaxBytes,
+                                                  fallback: sqlite)
             notifier = try KafkaNotifier(configuration: kafka)
             logger.info("dead letters and notifications on Kafka")
         }
@@ -90,6 +93,7 @@ struct PipelineAssembly: Sendable {
                 await redis.close()
                 throw ConfigurationError("Redis at \(VectorStreamConfiguration.maskURL(configuration.redis.url ?? "")) is not usable: \(error)")
             }
+            if let warning = await redis.persistenceWarning() { logger.warning("\(warning)") }
             dedup = redis.dedup
             embeddingCache = redis.embeddingCache
             queryCache = redis.queryCache

@@ -20,6 +20,8 @@ struct PipelineRunner {
     var isCaughtUp: (@Sendable () async -> Bool)?
     /// Keep serving the API after the source ends (until interrupted).
     var serveAfterSource = false
+    /// How long a batch being stored may take to finish after SIGTERM/SIGINT.
+    var shutdownGrace: Duration = .seconds(10)
 
     /// Returns the engine's final figures. The caller shuts the assembly down (after reading its summary).
     func run(source: any EventSource) async throws -> PipelineStats {
@@ -42,8 +44,12 @@ struct PipelineRunner {
         }
         let progress = Task { await reportProgress(engine) }
         defer { progress.cancel() }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigint, .sigterm],
-                                                      logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: services,
+                                                           gracefulShutdownSignals: [.sigint, .sigterm], logger: logger)
+        // A batch being stored gets this long to finish after a signal; then it is cancelled (never acknowledged).
+        groupConfiguration.maximumGracefulShutdownDuration = shutdownGrace
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         progress.cancel()
         return engine.stats
@@ -71,7 +77,9 @@ struct PipelineRunner {
     }
 }
 
-/// The engine as a Service: a graceful shutdown lets the batch in flight finish and be acknowledged.
+/// The engine as a Service: a graceful shutdown (SIGTERM, SIGINT) ends a poll at once and lets a batch being
+/// stored finish; a batch that is only waiting (retry backoff, another worker's claims) is abandoned
+/// unacknowledged. `--until-idle` is decided by the engine itself: polls that bring nothing, nothing in flight.
 struct PipelineService: Service {
     let engine: MicroBatchEngine
     let untilIdle: Duration?
@@ -80,29 +88,7 @@ struct PipelineService: Service {
 
     func run() async throws {
         try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await engine.run() }
-                if let untilIdle {
-                    group.addTask {
-                        // Stop once no event has arrived for `untilIdle`.
-                        var lastTotal: Int64 = -1
-                        var idleSince = ContinuousClock.now
-                        while !Task.isCancelled {
-                            try await Task.sleep(for: .milliseconds(200))
-                            let total = engine.stats.eventsTotal
-                            if total != lastTotal {
-                                lastTotal = total
-                                idleSince = .now
-                            } else if idleSince.duration(to: .now) >= untilIdle, await isCaughtUp?() ?? true {
-                                engine.requestStop()
-                                return
-                            }
-                        }
-                    }
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            try await engine.run(untilIdle: untilIdle, isCaughtUp: isCaughtUp)
         } onGracefulShutdown: {
             engine.requestStop()
         }

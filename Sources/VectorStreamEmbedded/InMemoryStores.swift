@@ -30,11 +30,13 @@ public final class InMemoryDedupStore: DedupStore, Sendable {
         }
     }
 
-    public func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
+    /// A pending key is `heldElsewhere`: in one process only a concurrent batch can hold it, and that batch
+    /// either confirms or releases it.
+    public func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [ClaimOutcome] {
         withSpace(namespace) { space in
             keys.map { key in
-                guard !space.done.contains(key) else { return false }
-                return space.pending.insert(key).inserted
+                if space.done.contains(key) { return .done }
+                return space.pending.insert(key).inserted ? .won : .heldElsewhere
             }
         }
     }

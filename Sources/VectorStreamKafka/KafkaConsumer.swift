@@ -320,6 +320,28 @@ public final class KafkaConsumer: Sendable {
         return result
     }
 
+    /// True when this consumer has fetched from every partition it owns and its position is at the end that
+    /// the partition's latest fetch reply reported. Local knowledge only: no ListOffsets request, whose
+    /// "latest" answer some brokers get wrong (tansu); a partition not fetched from yet is not caught up.
+    public func hasReadToLastFetchedEnd() -> Bool {
+        let owned = assignedPartitions
+        guard !owned.isEmpty else { return true }
+        let list = makeList(Dictionary(uniqueKeysWithValues: owned.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_position(handle.pointer, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return false }
+        for i in 0..<Int(list.pointee.cnt) {
+            let e = list.pointee.elems[i]
+            var low: Int64 = -1
+            var high: Int64 = -1
+            guard rd_kafka_get_watermark_offsets(handle.pointer, e.topic, e.partition, &low, &high)
+                    == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return false }
+            // No position yet: nothing consumed since the assignment; caught up only if the partition is empty.
+            let position = e.offset >= 0 ? e.offset : low
+            if position < high { return false }
+        }
+        return true
+    }
+
     /// Asks the brokers for offsets of the owned partitions (or of `partitions`).
     public func offsets(for partitions: Set<TopicPartition>? = nil,
                         timeout: Duration = .seconds(5)) async throws -> [TopicPartition: PartitionOffsets] {

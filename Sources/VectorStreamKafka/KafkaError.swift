@@ -1,4 +1,5 @@
 import CRdKafka
+import VectorStreamCore
 
 /// A failure of the Kafka client, said so that an operator can act on it. Never carries property values
 /// (they may be SASL passwords).
@@ -35,6 +36,25 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable, Hashable {
     }
 
     public var description: String { "Kafka: \(message)" }
+}
+
+extension KafkaError: ClassifiedError {
+    /// Refusals the same request meets again (too large, not authorised, invalid) are permanent; an unreachable
+    /// broker, a timeout or a leader change heals by itself.
+    public var failureClass: FailureClass {
+        switch kind {
+        case .unsupportedLibrary, .configuration: return .permanent
+        case .client, .delivery, .closed, .topicCreation: break
+        }
+        guard let code else { return .transient }
+        let permanent: [rd_kafka_resp_err_t] = [
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE,
+            RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR_INVALID_MSG,
+            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+            RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR__INVALID_ARG,
+        ]
+        return permanent.contains { $0.rawValue == code } ? .permanent : .transient
+    }
 }
 
 /// The librdkafka the process actually loaded (not the headers it was compiled against).

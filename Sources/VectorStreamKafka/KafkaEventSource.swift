@@ -65,15 +65,12 @@ public final class KafkaEventSource: EventSource {
         }
     }
 
-    /// True when this worker is in the group and has read everything in its partitions (as of the brokers'
-    /// high watermarks now). With the engine idle, everything read is stored too: `run --until-idle` stops.
+    /// True when this worker is in the group and has read up to the end its latest fetch of each owned
+    /// partition reported. `run --until-idle` also requires that polls brought nothing for the idle time, so a
+    /// high watermark reported below the real end (tansu does, at times) cannot end a run early on its own, and
+    /// no ListOffsets "latest" answer is trusted (tansu's can be wrong).
     public func isCaughtUp() async -> Bool {
-        guard consumer.hasJoinedGroup else { return false }
-        do {
-            return try await consumer.offsets().values.allSatisfy { $0.unread == 0 }
-        } catch {
-            return false
-        }
+        consumer.hasJoinedGroup && consumer.hasReadToLastFetchedEnd()
     }
 
     /// Leaves the group without committing; ``nextBatch(maxRecords:deadline:)`` returns nil afterwards.

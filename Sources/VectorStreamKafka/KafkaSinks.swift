@@ -7,6 +7,12 @@ import VectorStreamCore
 ///
 /// `store` returns only after the brokers acknowledged every record (idempotent producer, acks=all), so the
 /// engine never commits past a record that is in neither the sinks nor the dead-letter topic.
+///
+/// A dead letter must always be storable, or one poison record stops intake for good. A record larger than
+/// `maxPayloadBytes` goes with its first `maxPayloadBytes` bytes and headers that say so (original size, the
+/// SHA-256 of the whole record); if the topic still refuses (its `max.message.bytes` is smaller), the batch's
+/// dead letters go again as short excerpts, and if even those are refused, to the `fallback` sink (the local
+/// dead-letter file), loudly.
 public final class KafkaDeadLetterSink: DeadLetterSink {
     public static let reasonHeader = "vectorstream.reason"
     public static let reasonCodeHeader = "vectorstream.reason_code"
@@ -14,29 +20,68 @@ public final class KafkaDeadLetterSink: DeadLetterSink {
     public static let sourcePartitionHeader = "vectorstream.source_partition"
     public static let sourceOffsetHeader = "vectorstream.source_offset"
     public static let workerHeader = "vectorstream.worker"
+    /// Present on a shortened record: "true".
+    public static let truncatedHeader = "vectorstream.truncated"
+    /// The size of the record as it came, in bytes (on a shortened record).
+    public static let originalBytesHeader = "vectorstream.original_bytes"
+    /// Hex SHA-256 of the record as it came (on a shortened record).
+    public static let originalSHA256Header = "vectorstream.original_sha256"
+    /// How much of a record goes when the topic refused even the shortened one.
+    public static let excerptBytes = 4096
 
     public let topic: String
+    /// Largest payload sent as it is. Default 900,000 bytes: under librdkafka's and Kafka's 1 MB message limit
+    /// with room for the headers.
+    public let maxPayloadBytes: Int
     private let producer: KafkaProducer
     private let workerID: String
+    private let fallback: (any DeadLetterSink)?
+    private let logger: Logger
 
-    public init(configuration: KafkaConfiguration, workerID: String = "worker-1",
+    public init(configuration: KafkaConfiguration, workerID: String = "worker-1", maxPayloadBytes: Int = 900_000,
+                fallback: (any DeadLetterSink)? = nil,
                 logger: Logger = Logger(label: "vectorstream.kafka.dead-letter")) throws {
         topic = configuration.deadLetterTopic
         self.workerID = workerID
+        self.maxPayloadBytes = max(maxPayloadBytes, Self.excerptBytes)
+        self.fallback = fallback
+        self.logger = logger
         producer = try KafkaProducer(configuration: configuration, lingerMillis: 5, logger: logger)
     }
 
     public func store(_ rejected: [RejectedRecord]) async throws {
-        try await producer.send(rejected.map { record in
-            KafkaOutgoingMessage(topic: topic, value: record.raw, headers: [
-                KafkaHeader(Self.reasonHeader, record.reason.description),
-                KafkaHeader(Self.reasonCodeHeader, record.reason.code),
-                KafkaHeader(Self.sourceTopicHeader, record.position.topic),
-                KafkaHeader(Self.sourcePartitionHeader, String(record.position.partition)),
-                KafkaHeader(Self.sourceOffsetHeader, String(record.position.offset)),
-                KafkaHeader(Self.workerHeader, workerID),
-            ])
-        })
+        do {
+            try await producer.send(rejected.map { message($0, maxPayload: maxPayloadBytes) })
+        } catch let error as KafkaError where error.failureClass == .permanent {
+            logger.error("dead-letter topic refused records; sending excerpts of \(Self.excerptBytes) bytes instead",
+                         metadata: ["topic": "\(topic)", "error": "\(error)"])
+            do {
+                try await producer.send(rejected.map { message($0, maxPayload: Self.excerptBytes) })
+            } catch let again as KafkaError where again.failureClass == .permanent {
+                guard let fallback else { throw again }
+                logger.critical("dead-letter topic refuses even excerpts; these dead letters are kept in the local dead-letter store instead",
+                                metadata: ["topic": "\(topic)", "records": "\(rejected.count)", "error": "\(again)"])
+                try await fallback.store(rejected)
+            }
+        }
+    }
+
+    func message(_ record: RejectedRecord, maxPayload: Int) -> KafkaOutgoingMessage {
+        var headers = [
+            KafkaHeader(Self.reasonHeader, record.reason.description),
+            KafkaHeader(Self.reasonCodeHeader, record.reason.code),
+            KafkaHeader(Self.sourceTopicHeader, record.position.topic),
+            KafkaHeader(Self.sourcePartitionHeader, String(record.position.partition)),
+            KafkaHeader(Self.sourceOffsetHeader, String(record.position.offset)),
+            KafkaHeader(Self.workerHeader, workerID),
+        ]
+        guard record.raw.count > maxPayload else {
+            return KafkaOutgoingMessage(topic: topic, value: record.raw, headers: headers)
+        }
+        headers.append(KafkaHeader(Self.truncatedHeader, "true"))
+        headers.append(KafkaHeader(Self.originalBytesHeader, String(record.raw.count)))
+        headers.append(KafkaHeader(Self.originalSHA256Header, ContentHash.sha256Hex(record.raw)))
+        return KafkaOutgoingMessage(topic: topic, value: Array(record.raw.prefix(maxPayload)), headers: headers)
     }
 }
 

@@ -56,6 +56,27 @@ public final class RedisBackend: Sendable {
         guard reply.string == "PONG" else { throw RedisClientError.unexpectedReply(command: "PING", reply: "\(reply)") }
     }
 
+    /// A warning when Redis would forget confirmed dedup keys on a restart (append-only file off), nil when
+    /// it keeps them or does not say (managed services often refuse `CONFIG`).
+    ///
+    /// Why it matters: ClickHouse's replay protection is keyed by source position, so a re-produced event (the
+    /// same event_id at a new offset, as a producer retry makes) is kept out only by its confirmed dedup key. If
+    /// Redis loses its keys, such an event is stored twice. Run Redis with `appendonly yes`, and keep
+    /// `redis.dedup_ttl_seconds` longer than producers can re-send (docs/clickhouse.md).
+    public func persistenceWarning() async -> String? {
+        guard let reply = try? await client.send("CONFIG", "GET", "appendonly") else { return nil }
+        let value: String?
+        switch reply {
+        case .map(let entries): value = entries.first?.value.string  // RESP3
+        default: value = reply.array.flatMap { $0.count >= 2 ? $0[1].string : nil }  // RESP2: [name, value]
+        }
+        guard let value else { return nil }
+        guard value.lowercased() == "no" else { return nil }
+        return "Redis at \(configuration.client.endpoint) runs without its append-only file (appendonly no): "
+            + "a restart forgets confirmed dedup keys, and an event re-produced at a new offset after that is stored "
+            + "twice in ClickHouse. Set appendonly yes (docs/clickhouse.md, \"Exactly once and Redis\")."
+    }
+
     public func close() async {
         await client.close()
     }

@@ -34,10 +34,11 @@ public final class RedisDedupStore: DedupStore {
         configuration.keyPrefix + "dedup:" + namespace.rawValue + ":" + key
     }
 
-    public func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
+    public func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [ClaimOutcome] {
         guard !keys.isEmpty else { return [] }
         // Native `SET NX PX GET` (Redis 7+), pipelined: about a third of the server time of the same work in Lua.
-        // The old value tells a lost claim (another token, or `done`) from our own claim whose reply was lost.
+        // The old value tells the three outcomes apart: none or our own token (a reply lost in a reconnect) is ours,
+        // `done` is stored work, any other token is a lease another worker (alive or crashed) still holds.
         let lease = RedisArgument.integer(configuration.claimLease.milliseconds)
         let token = RedisArgument.string(self.token)
         let commands = keys.map { RedisCommand("SET", .string(redisKey($0, in: namespace)), token, "NX", "PX", lease, "GET") }
@@ -45,32 +46,48 @@ public final class RedisDedupStore: DedupStore {
         if case .error(let error)? = replies.first, error.code == "ERR", error.message.lowercased().contains("syntax") {
             return try await claimWithScript(keys, in: namespace)  // Redis before 7.0: NX and GET together are refused.
         }
-        var won: [Bool] = []
-        won.reserveCapacity(keys.count)
+        var outcomes: [ClaimOutcome] = []
+        outcomes.reserveCapacity(keys.count)
         for reply in replies {
             switch reply {
-            case .null: won.append(true)
-            case .bulkString(let value): won.append(value.readableBytesView.elementsEqual(self.token.utf8))
+            case .null: outcomes.append(.won)
+            case .bulkString(let value):
+                let old = value.readableBytesView
+                if old.elementsEqual(self.token.utf8) {
+                    outcomes.append(.won)
+                } else if old.elementsEqual(Self.confirmedMarker.utf8) {
+                    outcomes.append(.done)
+                } else {
+                    outcomes.append(.heldElsewhere)
+                }
             case .error(let error): throw error
             default: throw RedisClientError.unexpectedReply(command: "SET NX GET", reply: "\(reply)")
             }
         }
-        return won
+        return outcomes
     }
 
-    func claimWithScript(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
+    func claimWithScript(_ keys: [String], in namespace: DedupNamespace) async throws -> [ClaimOutcome] {
         let replies = try await run(Self.claimScript, keys, namespace,
-                                    [.string(token), .integer(configuration.claimLease.milliseconds)])
-        var won: [Bool] = []
-        won.reserveCapacity(keys.count)
+                                    [.string(token), .integer(configuration.claimLease.milliseconds),
+                                     .string(Self.confirmedMarker)])
+        var outcomes: [ClaimOutcome] = []
+        outcomes.reserveCapacity(keys.count)
         for reply in replies {
             guard let flags = reply.array else { throw RedisClientError.unexpectedReply(command: "claim", reply: "\(reply)") }
-            for flag in flags { won.append(flag.int == 1) }
+            for flag in flags {
+                switch flag.int {
+                case 1: outcomes.append(.won)
+                case 2: outcomes.append(.done)
+                case 0: outcomes.append(.heldElsewhere)
+                default: throw RedisClientError.unexpectedReply(command: "claim", reply: "\(flag)")
+                }
+            }
         }
-        guard won.count == keys.count else {
-            throw RedisClientError.unexpectedReply(command: "claim", reply: "\(won.count) answers for \(keys.count) keys")
+        guard outcomes.count == keys.count else {
+            throw RedisClientError.unexpectedReply(command: "claim", reply: "\(outcomes.count) answers for \(keys.count) keys")
         }
-        return won
+        return outcomes
     }
 
     /// Marks the keys `done` for the dedup TTL, unconditionally: confirm is called only once the work is durably
@@ -110,20 +127,30 @@ public final class RedisDedupStore: DedupStore {
     }
 
     // SET NX first: on the common path (a new key) that is the only command per key.
+    // 1 = won, 2 = done, 0 = held by another claimant (the three `ClaimOutcome`s).
     static let claimScript = """
-        local token, lease = ARGV[1], ARGV[2]
-        local won = {}
+        local token, lease, done = ARGV[1], ARGV[2], ARGV[3]
+        local outcome = {}
         for i, key in ipairs(KEYS) do
           if redis.call('SET', key, token, 'NX', 'PX', lease) then
-            won[i] = 1
-          elseif redis.call('GET', key) == token then
-            redis.call('PEXPIRE', key, lease)
-            won[i] = 1
+            outcome[i] = 1
           else
-            won[i] = 0
+            local held = redis.call('GET', key)
+            if held == token then
+              redis.call('PEXPIRE', key, lease)
+              outcome[i] = 1
+            elseif held == done then
+              outcome[i] = 2
+            elseif held == false then
+              -- expired between SET and GET: claim it now
+              redis.call('SET', key, token, 'PX', lease)
+              outcome[i] = 1
+            else
+              outcome[i] = 0
+            end
           end
         end
-        return won
+        return outcome
         """
 
     static let releaseScript = """

@@ -91,4 +91,47 @@ struct CrashRecoveryTests {
         #expect(vectors == products)
         #expect(upserts == products, "no product embedded and stored twice")
     }
+    @Test("run --until-idle on a file stores every event before it exits, and its summary matches the store (F4)")
+    func untilIdleWaitsForTheBatchInFlight() async throws {
+        let binary = try #require(Self.binary, "build the vectorstream binary first (swift build)")
+        let dir = temporaryDirectory()
+        let file = dir + "/events.jsonl"
+        var stream = EventGenerator(configuration: GeneratorConfiguration(seed: 5, productCount: 600, invalidRatio: 0.05))
+            .makeStream()
+        let records = (0..<20_000).map { _ in stream.next() }
+        try Data(records.flatMap { $0.bytes + [0x0A] }).write(to: URL(fileURLWithPath: file))
+        let dataDir = dir + "/data"
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        // The first batch embeds 600 products: far longer than the 1 s of idleness allowed.
+        process.arguments = ["run", "--source", file, "--data-dir", dataDir, "--no-server", "--until-idle", "1", "--json"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["VECTORSTREAM_EMBEDDER_THREADS"] = "1"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+
+        let summary = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                                   "summary: \(String(decoding: data, as: UTF8.self))")
+        let valid = records.compactMap(\.event).count
+        let invalid = records.count - valid
+        #expect(summary["events_stored"] as? Int == valid)
+        #expect(summary["events_rejected"] as? Int == invalid)
+        let store = try #require(summary["store"] as? [String: Any])
+        #expect(store["events"] as? Int == valid)
+        #expect(store["dead_letters"] as? Int == invalid)
+
+        let db = try DatabaseQueue(path: dataDir + "/vectorstream.sqlite")
+        let (events, deadLetters) = try await db.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events")!, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters")!)
+        }
+        #expect(events == valid)
+        #expect(deadLetters == invalid)
+    }
 }

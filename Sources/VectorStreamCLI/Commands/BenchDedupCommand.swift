@@ -115,7 +115,7 @@ final class TimedDedupStore: DedupStore {
         return try await body()
     }
 
-    func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
+    func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [ClaimOutcome] {
         try await timed("claim", namespace, keys: keys.count) { try await inner.claim(keys, in: namespace) }
     }
 

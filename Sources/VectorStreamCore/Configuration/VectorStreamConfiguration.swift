@@ -22,8 +22,17 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         public var maxRecordBytes = 64 * 1024
         public var maxTextBytes = 8 * 1024
         public var workerID = "worker-1"
-        /// JSON-lines file that keeps rejected records when no Kafka dead-letter topic is configured.
+        /// JSON-lines file that keeps rejected records when no Kafka dead-letter topic is configured (and those
+        /// the topic refuses).
         public var deadLetterFile = "dead-letter.jsonl"
+        /// Highest accepted product price; above it an event is a dead letter (`price_too_high`). Default 1e9.
+        public var maxPrice = 1e9
+        /// Attempts of a batch failing with an error retrying cannot heal before the worker stops (exit 1).
+        /// Default 5. Outages are retried for as long as they last.
+        public var maxPermanentFailureAttempts = 5
+        /// How long a batch being stored may take to finish after SIGTERM/SIGINT before it is cancelled
+        /// (never acknowledged). Default 10 s.
+        public var shutdownGrace: Duration = .seconds(10)
     }
 
     public struct HTTPSettings: Sendable, Hashable {
@@ -31,7 +40,15 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         public var port = 8080
         /// When set, every `/v1` route requires it (`Authorization: Bearer` or `X-API-Key`).
         public var apiKey: String?
+        /// Largest request body; a larger `Content-Length` is answered 413 before the body is read.
         public var maxBodyBytes = 64 * 1024
+        /// Longest wait for one call of the API to a dependency (vector store, analytics store, query cache, live
+        /// state) and for each health check; past it the call fails and counts against the breaker. Default 2 s.
+        public var readTimeout: Duration = .seconds(2)
+        /// Consecutive failed or timed-out calls that open a dependency's circuit breaker. Default 5.
+        public var breakerFailureThreshold = 5
+        /// How long an open breaker answers 503 (with `Retry-After`) at once before one probe call may go. Default 10 s.
+        public var breakerCooldown: Duration = .seconds(10)
     }
 
     public struct EmbedderSettings: Sendable, Hashable {
@@ -60,6 +77,9 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         public var partitions = 3
         public var replicationFactor = 1
         public var sessionTimeoutMillis = 10_000
+        /// Largest dead letter sent whole; a larger record goes shortened, with its size and SHA-256 in headers.
+        /// Default 900,000 bytes (under Kafka's default 1 MB message limit, with room for headers).
+        public var deadLetterMaxBytes = 900_000
         /// Passed to librdkafka as they are (SASL, SSL, ...).
         public var properties: [String: String] = [:]
     }
@@ -103,8 +123,10 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         var e = EngineConfiguration()
         e.triggerInterval = pipeline.triggerInterval
         e.maxEventsPerTrigger = pipeline.maxEventsPerTrigger
-        e.limits = ValidationLimits(maxRecordBytes: pipeline.maxRecordBytes, maxTextBytes: pipeline.maxTextBytes)
+        e.limits = ValidationLimits(maxRecordBytes: pipeline.maxRecordBytes, maxTextBytes: pipeline.maxTextBytes,
+                                    maxPrice: pipeline.maxPrice)
         e.workerID = pipeline.workerID
+        e.maxPermanentFailureAttempts = pipeline.maxPermanentFailureAttempts
         return e
     }
 }
@@ -198,10 +220,39 @@ extension VectorStreamConfiguration {
             int("pipeline.max_text_bytes", nil, "largest accepted text field", 16...(16 << 20), \.pipeline.maxTextBytes),
             string("pipeline.worker_id", "VECTORSTREAM_WORKER_ID", "this worker's name", \.pipeline.workerID),
             string("pipeline.dead_letter_file", nil, "dead-letter file (no Kafka)", \.pipeline.deadLetterFile),
+            ConfigurationKey(key: "pipeline.max_price", environment: "VECTORSTREAM_MAX_PRICE", isSecret: false,
+                             help: "highest accepted product price", read: { String($0.pipeline.maxPrice) },
+                             write: { c, v in
+                                 guard let price = Double(v.trimmingSpaces), price.isFinite, price > 0, price <= 1e15 else {
+                                     throw ConfigurationError("expected a number above 0 and at most 1e15, got '\(v)'")
+                                 }
+                                 c.pipeline.maxPrice = price
+                             }),
+            int("pipeline.max_permanent_failure_attempts", nil, "attempts of an unhealable batch before exit",
+                1...1000, \.pipeline.maxPermanentFailureAttempts),
+            ConfigurationKey(key: "pipeline.shutdown_grace", environment: "VECTORSTREAM_SHUTDOWN_GRACE", isSecret: false,
+                             help: "time a batch may take to finish after SIGTERM", read: { formatDuration($0.pipeline.shutdownGrace) },
+                             write: { c, v in c.pipeline.shutdownGrace = try parseDuration(v) }),
             string("http.host", "VECTORSTREAM_HTTP_HOST", "address the API listens on", \.http.host),
             int("http.port", "VECTORSTREAM_HTTP_PORT", "port the API listens on", 0...65535, \.http.port),
             optional("http.api_key", "VECTORSTREAM_API_KEY", secret: true, "key required on /v1 routes", \.http.apiKey),
             int("http.max_body_bytes", nil, "largest accepted request body", 256...(16 << 20), \.http.maxBodyBytes),
+            ConfigurationKey(key: "http.read_timeout", environment: "VECTORSTREAM_HTTP_READ_TIMEOUT", isSecret: false,
+                             help: "longest wait for one dependency call of the API (2s, 500ms, ...)",
+                             read: { formatDuration($0.http.readTimeout) }, write: { c, v in
+                                 let d = try parseDuration(v)
+                                 guard d > .zero else { throw ConfigurationError("must be positive") }
+                                 c.http.readTimeout = d
+                             }),
+            int("http.breaker_failure_threshold", nil, "consecutive failures that open a dependency's breaker",
+                1...1000, \.http.breakerFailureThreshold),
+            ConfigurationKey(key: "http.breaker_cooldown", environment: "VECTORSTREAM_HTTP_BREAKER_COOLDOWN", isSecret: false,
+                             help: "how long an open breaker refuses calls before a probe",
+                             read: { formatDuration($0.http.breakerCooldown) }, write: { c, v in
+                                 let d = try parseDuration(v)
+                                 guard d > .zero else { throw ConfigurationError("must be positive") }
+                                 c.http.breakerCooldown = d
+                             }),
             optional("embedder.model_dir", "VECTORSTREAM_MODEL_DIR", "all-MiniLM-L6-v2 directory", \.embedder.modelDirectory),
             int("embedder.threads", "VECTORSTREAM_EMBEDDER_THREADS", "BLAS threads (0 = cores)", 0...256, \.embedder.threads),
             int("embedder.batch_size", nil, "texts per forward pass", 1...4096, \.embedder.batchSize),
@@ -219,6 +270,7 @@ extension VectorStreamConfiguration {
             int("kafka.partitions", nil, "partitions of created topics", 1...10_000, \.kafka.partitions),
             int("kafka.replication_factor", nil, "replication of created topics", 1...16, \.kafka.replicationFactor),
             int("kafka.session_timeout_ms", nil, "consumer session timeout", 1000...600_000, \.kafka.sessionTimeoutMillis),
+            int("kafka.dead_letter_max_bytes", nil, "largest dead letter sent whole", 4096...(64 << 20), \.kafka.deadLetterMaxBytes),
             optional("redis.url", "VECTORSTREAM_REDIS_URL", secret: true, "redis:// or rediss:// URL", \.redis.url),
             int("redis.dedup_ttl_seconds", nil, "how long processed keys are remembered", 1...Int(Int32.max), \.redis.dedupTTLSeconds),
             int("redis.claim_lease_seconds", nil, "lease of an unconfirmed claim", 1...86_400, \.redis.claimLeaseSeconds),
@@ -303,7 +355,7 @@ extension VectorStreamConfiguration {
                 }
                 lines.append("  \(parts[1]): \(shown)   # \(setting.environment)")
             }
-            if setting.key == "kafka.session_timeout_ms" {
+            if setting.key == "kafka.dead_letter_max_bytes" {
                 lines.append("  properties:\(kafka.properties.isEmpty ? " {}" : "")")
                 for (k, v) in kafka.properties.sorted(by: { $0.key < $1.key }) {
                     let secret = ["password", "secret", "key", "token", "jaas"].contains { k.lowercased().contains($0) }

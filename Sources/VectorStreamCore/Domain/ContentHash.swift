@@ -22,6 +22,11 @@ public enum ContentHash {
         productRecord(textHash: productText(product, modelVersion: modelVersion), product: product)
     }
 
+    /// The full SHA-256 of some bytes, hex (a dead letter's fingerprint when only part of it is kept).
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        hex(SHA256.hash(data: bytes))
+    }
+
     static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

@@ -4,10 +4,22 @@ public struct ValidationLimits: Sendable, Hashable, Codable {
     public var maxRecordBytes: Int = 64 * 1024
     /// Largest accepted text field (name, description, ids), in UTF-8 bytes.
     public var maxTextBytes: Int = 8 * 1024
+    /// Highest accepted price. Default 1e9: far above any shop's, far below where revenue sums overflow.
+    public var maxPrice: Double = 1e9
 
-    public init(maxRecordBytes: Int = 64 * 1024, maxTextBytes: Int = 8 * 1024) {
+    /// Earliest accepted timestamp: 1970-01-01T00:00:00Z. Every store represents the range
+    /// [`earliestTimestamp`, `latestTimestamp`] exactly (ClickHouse's `DateTime` is unsigned seconds since 1970
+    /// and ends in February 2106); outside it a store would clamp the time silently.
+    public static let earliestTimestamp: EpochMillis = 0
+    /// Latest accepted timestamp: 2105-12-31T23:59:59.999Z.
+    public static let latestTimestamp: EpochMillis = 4_291_747_199_999
+    /// Deepest accepted nesting of JSON arrays and objects; deeper input is refused before it can exhaust a stack.
+    public static let maxNestingDepth = 64
+
+    public init(maxRecordBytes: Int = 64 * 1024, maxTextBytes: Int = 8 * 1024, maxPrice: Double = 1e9) {
         self.maxRecordBytes = maxRecordBytes
         self.maxTextBytes = maxTextBytes
+        self.maxPrice = maxPrice
     }
 }
 
@@ -65,6 +77,9 @@ public struct EventParser: Sendable {
                 let range = try s.rawStringRange()
                 timestamp = ISO8601.parse(UnsafeBufferPointer(rebasing: s.buffer[range]))
                 if timestamp == nil { timestampText = String(decoding: s.buffer[range].prefix(64), as: UTF8.self) }
+                if let t = timestamp, t < ValidationLimits.earliestTimestamp || t > ValidationLimits.latestTimestamp {
+                    throw ValidationError.timestampOutOfRange(String(decoding: s.buffer[range].prefix(64), as: UTF8.self))
+                }
             case "product": product = try parseProduct(&s)
             default: try s.skipValue()
             }
@@ -105,6 +120,9 @@ public struct EventParser: Sendable {
                     throw ValidationError.wrongType(field: "product.price", expected: "a number")
                 }
                 guard value.isFinite, value >= 0 else { throw ValidationError.invalidPrice(String(value)) }
+                guard value <= limits.maxPrice else {
+                    throw ValidationError.priceTooHigh(String(value), limit: limits.maxPrice)
+                }
                 price = value
             default: try s.skipValue()
             }
@@ -139,6 +157,8 @@ struct JSONScanner {
 
     let buffer: UnsafeBufferPointer<UInt8>
     var index = 0
+    /// Arrays and objects open around the scanner now.
+    var depth = 0
 
     init(_ buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
 
@@ -172,6 +192,8 @@ struct JSONScanner {
     /// Calls `body` for each key with the scanner at the value; `body` must consume the value.
     mutating func parseObject(_ body: (String, inout JSONScanner) throws -> Void) throws {
         try expect(UInt8(ascii: "{"), "'{'")
+        try enter()
+        defer { depth -= 1 }
         skipWhitespace()
         if peek() == UInt8(ascii: "}") { index += 1; return }
         while true {
@@ -314,6 +336,8 @@ struct JSONScanner {
         case UInt8(ascii: "{"): try parseObject { _, s in try s.skipValue() }
         case UInt8(ascii: "["):
             index += 1
+            try enter()
+            defer { depth -= 1 }
             skipWhitespace()
             if peek() == UInt8(ascii: "]") { index += 1; return }
             while true {
@@ -329,6 +353,14 @@ struct JSONScanner {
         case UInt8(ascii: "n"): try literal("null")
         default:
             guard try number() != nil else { throw fail("unexpected character") }
+        }
+    }
+
+    /// One level deeper; refuses input nested past `ValidationLimits.maxNestingDepth` (the skip is recursive).
+    private mutating func enter() throws {
+        depth += 1
+        if depth > ValidationLimits.maxNestingDepth {
+            throw ValidationError.tooDeeplyNested(limit: ValidationLimits.maxNestingDepth)
         }
     }
 

@@ -14,8 +14,50 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var retryMaxBackoff: Duration = .seconds(5)
     /// Names this worker in live state and logs.
     public var workerID: String = "worker-1"
+    /// How often a batch asks again for keys another worker holds (first wait; doubles up to 2 s). The wait ends
+    /// when the holder confirms (then the keys are skipped) or its lease runs out (then this worker does the work).
+    public var claimRetryInterval: Duration = .milliseconds(250)
+    /// Attempts of one batch that fail with a permanent error (one retrying cannot heal, e.g. a message the
+    /// broker refuses) before the engine stops with `EngineError.permanentFailure`. Transient errors (an outage)
+    /// are retried with backoff for as long as they last.
+    public var maxPermanentFailureAttempts: Int = 5
 
     public init() {}
+}
+
+/// Whether retrying the same work can succeed. Errors that know say so; any other error counts as transient.
+public enum FailureClass: Sendable, Hashable {
+    /// An outage, a timeout, a lost connection: retrying later can work.
+    case transient
+    /// The same request will fail the same way (refused as too large, malformed, not authorised).
+    case permanent
+}
+
+/// An error that knows whether retrying can heal it.
+public protocol ClassifiedError: Error {
+    var failureClass: FailureClass { get }
+}
+
+/// Why the engine stopped without finishing its source.
+public enum EngineError: Error, CustomStringConvertible, Sendable {
+    /// A batch failed `attempts` times with an error retrying cannot heal; nothing of it was acknowledged.
+    case permanentFailure(attempts: Int, batch: String, error: String)
+
+    public var description: String {
+        switch self {
+        case .permanentFailure(let attempts, let batch, let error):
+            "batch \(batch) failed \(attempts) times with an error that retrying cannot heal; stopping without "
+                + "acknowledging it (it is read again after a fix): \(error)"
+        }
+    }
+}
+
+/// How one batch ended.
+enum BatchOutcome: Sendable {
+    /// Every sink stored it and the source acknowledged it.
+    case stored
+    /// A stop was requested before it could be stored; nothing of it was acknowledged.
+    case abandoned
 }
 
 /// The stages a batch passes through; each is a protocol so backends plug in.
@@ -108,22 +150,33 @@ public final class MicroBatchEngine: Sendable {
 
     private var stopRequested: Bool { state.withLock { $0.stopRequested } }
 
-    /// Runs until the source is exhausted, `requestStop()`, or cancellation; a batch in flight is finished first.
-    public func run() async throws {
+    /// Runs until the source is exhausted, `requestStop()`, cancellation, or (with `untilIdle`) the source has
+    /// had nothing new for that long with nothing in flight.
+    ///
+    /// A stop request ends a poll at once (its records are not acknowledged, so they are read again) and lets
+    /// a batch being stored finish; a batch that is waiting (retry backoff, another worker's claims) is abandoned
+    /// unacknowledged. Throws `EngineError.permanentFailure` when a batch cannot be stored.
+    ///
+    /// - Parameters:
+    ///   - untilIdle: stop once polls have returned nothing for this long since the last batch was stored.
+    ///   - isCaughtUp: asked before an idle stop (e.g. "this worker has joined its group"); nil means yes.
+    public func run(untilIdle: Duration? = nil, isCaughtUp: (@Sendable () async -> Bool)? = nil) async throws {
         state.withLock { $0.startedAt = $0.startedAt ?? .now }
-        var deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
+        var idleSince = ContinuousClock.now
         while !Task.isCancelled && !stopRequested {
             let iterationStart = monotonicNanos()
-            guard let batch = try await stages.source.nextBatch(maxRecords: configuration.maxEventsPerTrigger,
-                                                                  deadline: deadline)
-            else { break }
+            let deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
+            guard case .batch(let batch) = try await pollUnlessStopped(deadline: deadline) else { break }
             if batch.records.isEmpty {
-                deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
                 await publishLiveState()
+                if let untilIdle, idleSince.duration(to: .now) >= untilIdle, await isCaughtUp?() ?? true {
+                    logger.info("source idle; stopping", metadata: ["idle": "\(untilIdle)"])
+                    break
+                }
                 continue
             }
-            deadline = ContinuousClock.now.advanced(by: configuration.triggerInterval)
-            try await processWithRetry(batch)
+            guard try await processWithRetry(batch) == .stored else { break }
+            idleSince = .now
             let iterationNanos = monotonicNanos() &- iterationStart
             state.withLock { s in
                 if s.lastBatchEmbedded == 0 {
@@ -141,32 +194,85 @@ public final class MicroBatchEngine: Sendable {
         await publishLiveState()
     }
 
-    private func processWithRetry(_ batch: RecordBatch) async throws {
+    private enum PollResult: Sendable {
+        case batch(RecordBatch)
+        case exhausted
+        case stopped
+    }
+
+    /// The source's next batch, unless a stop is requested first: then the poll is cancelled and its records
+    /// dropped unacknowledged (a Kafka poll waits up to the trigger interval; shutdown should not).
+    private func pollUnlessStopped(deadline: ContinuousClock.Instant) async throws -> PollResult {
+        try await withThrowingTaskGroup(of: PollResult.self) { group in
+            group.addTask { [stages, configuration] in
+                guard let batch = try await stages.source.nextBatch(maxRecords: configuration.maxEventsPerTrigger,
+                                                                    deadline: deadline)
+                else { return .exhausted }
+                return .batch(batch)
+            }
+            group.addTask { [self] in
+                while !stopRequested && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+                return .stopped
+            }
+            defer { group.cancelAll() }
+            let first = try await group.next() ?? .stopped
+            if case .batch = first, stopRequested || Task.isCancelled { return .stopped }
+            return first
+        }
+    }
+
+    /// Sleeps in short steps; false when a stop was requested (or the task cancelled) before the time was up.
+    private func sleepUnlessStopped(for duration: Duration) async -> Bool {
+        let end = ContinuousClock.now.advanced(by: duration)
+        while ContinuousClock.now < end {
+            if stopRequested || Task.isCancelled { return false }
+            try? await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: end)))
+        }
+        return !(stopRequested || Task.isCancelled)
+    }
+
+    private func processWithRetry(_ batch: RecordBatch) async throws -> BatchOutcome {
         var backoff = configuration.retryInitialBackoff
         var attempt = 0
+        var permanentAttempts = 0
         // Rejections are final: once stored, a retry of the batch (a later stage failed) does not send them again.
         var deadLettersStored = false
         while true {
             do {
-                try await process(batch, deadLettersStored: &deadLettersStored)
-                return
+                return try await process(batch, deadLettersStored: &deadLettersStored)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
                 attempt += 1
+                let failureClass = (error as? any ClassifiedError)?.failureClass ?? .transient
                 state.withLock { $0.stats.batchRetries += 1 }
                 metrics.retries.increment()
+                if failureClass == .permanent {
+                    permanentAttempts += 1
+                    if permanentAttempts >= max(configuration.maxPermanentFailureAttempts, 1) {
+                        metrics.permanentFailures.increment()
+                        let failure = EngineError.permanentFailure(attempts: permanentAttempts,
+                                                                   batch: batchIdentifier(batch), error: "\(error)")
+                        logger.critical("\(failure)")
+                        throw failure
+                    }
+                }
                 logger.warning("batch failed; retrying", metadata: [
                     "attempt": "\(attempt)", "backoff": "\(backoff)", "error": "\(error)",
+                    "failure": "\(failureClass)",
                 ])
-                try await Task.sleep(for: backoff)
+                guard await sleepUnlessStopped(for: backoff) else {
+                    logger.notice("stop requested while a failed batch waited for its retry; not acknowledged")
+                    return .abandoned
+                }
                 backoff = min(backoff * 2, configuration.retryMaxBackoff)
             }
         }
     }
 
-    /// One batch through every stage. Throws without acknowledging when any stage fails.
-    func process(_ batch: RecordBatch, deadLettersStored: inout Bool) async throws {
+    /// One batch through every stage. Throws without acknowledging when any stage fails; `.abandoned` when a
+    /// stop was requested while it waited for another worker's claims.
+    func process(_ batch: RecordBatch, deadLettersStored: inout Bool) async throws -> BatchOutcome {
         let batchStart = ContinuousClock.now
         metrics.batchSize.record(batch.records.count)
 
@@ -184,92 +290,130 @@ public final class MicroBatchEngine: Sendable {
             }
         }
         metrics.parse.recordInterval(since: batchStart)
-        if !rejected.isEmpty && !deadLettersStored { try await stages.deadLetters.store(rejected) }
-        deadLettersStored = true
+        if !deadLettersStored {
+            if !rejected.isEmpty { try await stages.deadLetters.store(rejected) }
+            deadLettersStored = true
+            // Counted when stored, so the figures agree with the dead-letter store even if the batch never ends.
+            state.withLock { $0.stats.eventsRejected += Int64(rejected.count) }
+            metrics.rejected.increment(by: rejected.count)
+        }
 
         // Dedup events: first within the batch, then against everything already processed.
-        let dedupStart = ContinuousClock.now
         var seenInBatch = Set<String>(minimumCapacity: accepted.count)
         var unique: [AcceptedEvent] = []
         unique.reserveCapacity(accepted.count)
         for event in accepted where seenInBatch.insert(event.event.eventID).inserted { unique.append(event) }
-        let eventKeys = unique.map(\.event.eventID)
-        let claimed = eventKeys.isEmpty ? [] : try await stages.dedup.claim(eventKeys, in: .event)
+
+        // In rounds: claim, then store and confirm what was won; events another claimant holds are asked for
+        // again after a pause, until each is done (the holder stored it) or won (its lease ran out: a crashed
+        // worker's events are redone here). Nothing won is held while waiting, so two workers waiting on each
+        // other's keys never deadlock; the batch is acknowledged only when no key is left unresolved.
+        var pending = unique
         var fresh: [AcceptedEvent] = []
         fresh.reserveCapacity(unique.count)
-        var claimedEventKeys: [String] = []
-        claimedEventKeys.reserveCapacity(unique.count)
-        for (event, won) in zip(unique, claimed) where won {
-            fresh.append(event)
-            claimedEventKeys.append(event.event.eventID)
+        var embeddedIDs: [String] = []
+        var cacheHits = 0
+        var dedupNanos: UInt64 = 0
+        var interval = configuration.claimRetryInterval
+        var round = 0
+        while !pending.isEmpty {
+            let dedupStart = ContinuousClock.now
+            let outcomes = try await stages.dedup.claim(pending.map(\.event.eventID), in: .event)
+            var won: [AcceptedEvent] = []
+            won.reserveCapacity(pending.count)
+            var held: [AcceptedEvent] = []
+            for (event, outcome) in zip(pending, outcomes) {
+                switch outcome {
+                case .won: won.append(event)
+                case .done: break
+                case .heldElsewhere: held.append(event)
+                }
+            }
+            let dedupElapsed = dedupStart.duration(to: .now)
+            let nanos = UInt64(dedupElapsed.components.seconds) * 1_000_000_000
+                + UInt64(dedupElapsed.components.attoseconds / 1_000_000_000)
+            dedupNanos += nanos
+            metrics.dedup.recordNanoseconds(Int64(nanos))
+
+            if !won.isEmpty {
+                let wonKeys = won.map(\.event.eventID)
+                do {
+                    // Embed only products whose record is new, and upsert one vector per product.
+                    let embedStart = ContinuousClock.now
+                    guard let (ids, hits) = try await embedNewProducts(in: won) else {
+                        try? await stages.dedup.release(wonKeys, in: .event)
+                        return .abandoned
+                    }
+                    embeddedIDs += ids
+                    cacheHits += hits
+                    metrics.embed.recordInterval(since: embedStart)
+
+                    // Store events (idempotent), then mark them done for every worker.
+                    let storeStart = ContinuousClock.now
+                    try await stages.events.store(won)
+                    metrics.store.recordInterval(since: storeStart)
+                    try await stages.dedup.confirm(wonKeys, in: .event)
+                } catch {
+                    // Give the claims back so the retry (or another worker) processes them; nothing was acknowledged.
+                    try? await stages.dedup.release(wonKeys, in: .event)
+                    throw error
+                }
+                fresh += won
+            }
+            pending = held
+            guard !pending.isEmpty else { break }
+            if round == 0 {
+                state.withLock { $0.stats.eventsWaitedForClaims += Int64(held.count) }
+                logger.info("events held by another claimant; waiting for it to confirm or for its lease to run out",
+                            metadata: ["events": "\(held.count)"])
+            }
+            round += 1
+            guard await sleepUnlessStopped(for: interval) else { return .abandoned }
+            interval = min(interval * 2, .seconds(2))
         }
-        let dedupElapsed = dedupStart.duration(to: .now)
-        let dedupNanos = UInt64(dedupElapsed.components.seconds) * 1_000_000_000
-            + UInt64(dedupElapsed.components.attoseconds / 1_000_000_000)
-        metrics.dedup.recordNanoseconds(Int64(dedupNanos))
 
-        var claimedTextKeys: [String] = []
-        do {
-            // Embed only products whose text is new, and upsert one vector per product.
-            let embedStart = ContinuousClock.now
-            let (embeddedIDs, textKeys, cacheHits) = try await embedNewProducts(in: fresh)
-            claimedTextKeys = textKeys
-            metrics.embed.recordInterval(since: embedStart)
-
-            // Store events (idempotent) and acknowledge.
-            let storeStart = ContinuousClock.now
-            if !fresh.isEmpty { try await stages.events.store(fresh) }
-            metrics.store.recordInterval(since: storeStart)
-            if !claimedEventKeys.isEmpty { try await stages.dedup.confirm(claimedEventKeys, in: .event) }
-            // Product records are released, not marked done: the vector store holds each product's current record
-            // hash (checked before claiming), and a done marker would keep a product from ever returning to an
-            // earlier text or price (a sale that ends). The claim only keeps two workers off the same record.
-            if !claimedTextKeys.isEmpty { try await stages.dedup.release(claimedTextKeys, in: .productText) }
-            if !embeddedIDs.isEmpty, let notifier = stages.notifier {
-                try await notifier.embeddingsReady(EmbeddingsReady(
-                    productIDs: embeddedIDs, modelVersion: stages.embedder.modelVersion,
-                    batchID: batchIdentifier(batch), timestamp: wallClockMillis()))
-            }
-            try await stages.source.acknowledge(batch.commitToken)
-            if !fresh.isEmpty, let cache = stages.queryCache { try? await cache.invalidateAll() }
-
-            let done = monotonicNanos()
-            state.withLock { s in
-                s.stats.batches += 1
-                s.stats.eventsTotal += Int64(batch.records.count)
-                s.stats.eventsValid += Int64(accepted.count)
-                s.stats.eventsRejected += Int64(rejected.count)
-                s.stats.eventsDeduplicated += Int64(accepted.count - fresh.count)
-                s.stats.eventsStored += Int64(fresh.count)
-                s.stats.productsEmbedded += Int64(embeddedIDs.count - cacheHits)
-                s.stats.embeddingCacheHits += Int64(cacheHits)
-                s.dedupNanos += dedupNanos
-                s.lastBatchEmbedded = embeddedIDs.count
-                for event in accepted { s.latency.record(nanos: done &- min(done, event.arrivalNanos)) }
-            }
-            metrics.eventsIn.increment(by: batch.records.count)
-            metrics.valid.increment(by: accepted.count)
-            metrics.rejected.increment(by: rejected.count)
-            metrics.deduplicated.increment(by: accepted.count - fresh.count)
-            metrics.stored.increment(by: fresh.count)
-            metrics.embedded.increment(by: embeddedIDs.count - cacheHits)
-            for event in accepted {
-                metrics.endToEnd.recordNanoseconds(Int64(done &- min(done, event.arrivalNanos)))
-            }
-            metrics.batch.recordInterval(since: batchStart)
-        } catch {
-            // Give the claims back so the retry (or another worker) processes them; nothing was acknowledged.
-            if !claimedEventKeys.isEmpty { try? await stages.dedup.release(claimedEventKeys, in: .event) }
-            if !claimedTextKeys.isEmpty { try? await stages.dedup.release(claimedTextKeys, in: .productText) }
-            throw error
+        if !embeddedIDs.isEmpty, let notifier = stages.notifier {
+            try await notifier.embeddingsReady(EmbeddingsReady(
+                productIDs: embeddedIDs, modelVersion: stages.embedder.modelVersion,
+                batchID: batchIdentifier(batch), timestamp: wallClockMillis()))
         }
+        try await stages.source.acknowledge(batch.commitToken)
+        if !fresh.isEmpty, let cache = stages.queryCache { try? await cache.invalidateAll() }
+
+        let done = monotonicNanos()
+        state.withLock { s in
+            s.stats.batches += 1
+            s.stats.eventsTotal += Int64(batch.records.count)
+            s.stats.eventsValid += Int64(accepted.count)
+            s.stats.eventsDeduplicated += Int64(accepted.count - fresh.count)
+            s.stats.eventsStored += Int64(fresh.count)
+            s.stats.productsEmbedded += Int64(embeddedIDs.count - cacheHits)
+            s.stats.embeddingCacheHits += Int64(cacheHits)
+            s.dedupNanos += dedupNanos
+            s.lastBatchEmbedded = embeddedIDs.count
+            for event in accepted { s.latency.record(nanos: done &- min(done, event.arrivalNanos)) }
+        }
+        metrics.eventsIn.increment(by: batch.records.count)
+        metrics.valid.increment(by: accepted.count)
+        metrics.deduplicated.increment(by: accepted.count - fresh.count)
+        metrics.stored.increment(by: fresh.count)
+        metrics.embedded.increment(by: embeddedIDs.count - cacheHits)
+        for event in accepted {
+            metrics.endToEnd.recordNanoseconds(Int64(done &- min(done, event.arrivalNanos)))
+        }
+        metrics.batch.recordInterval(since: batchStart)
+        return .stored
     }
 
-    /// Returns the ids of products upserted, the text claims taken, and how many vectors came from the cache.
+    /// Returns the ids of products upserted and how many vectors came from the cache; nil when a stop was
+    /// requested while another worker held some of the product records.
     ///
     /// A product is (re)written when its record is new: its text (then embedded, unless the cache has the
     /// vector) or only its price (the vector then comes from the cache, so the payload never goes stale).
-    private func embedNewProducts(in events: [AcceptedEvent]) async throws -> ([String], [String], Int) {
+    /// Record claims only keep two workers off the same record: each is released as soon as its vector is
+    /// upserted (the store then answers for it), never marked done, so a product can return to an earlier text
+    /// or price (a sale that ends), and a worker never holds a record claim while it waits.
+    private func embedNewProducts(in events: [AcceptedEvent]) async throws -> ([String], Int)? {
         let modelVersion = stages.embedder.modelVersion
         // Each product's state as of its last event in the batch, hashed only where it differs from the known one
         // (comparing the fields is far cheaper than hashing them).
@@ -281,61 +425,88 @@ public final class MicroBatchEngine: Sendable {
             let textHash = ContentHash.productText(product, modelVersion: modelVersion)
             latest[id] = (product, textHash, ContentHash.productRecord(textHash: textHash, product: product))
         }
-        guard !latest.isEmpty else { return ([], [], 0) }
 
-        // Already stored under the same hash (a restart, another worker)?
-        let stored = try await stages.vectors.contentHashes(forProducts: Array(latest.keys))
-        var learned: [String: KnownProduct] = [:]
-        for (id, entry) in stored where latest[id]?.record == entry.contentHash && entry.modelVersion == modelVersion {
-            learned[id] = KnownProduct(latest[id]!.product, record: entry.contentHash)
-            latest[id] = nil
-        }
-        if !learned.isEmpty { state.withLock { $0.knownProducts.merge(learned) { $1 } } }
-        guard !latest.isEmpty else { return ([], [], 0) }
-
-        // Claim the records: two workers never write the same one.
-        let candidates = latest.sorted { $0.key < $1.key }
-        let keys = candidates.map { "\($0.key):\($0.value.record)" }
-        let won = try await stages.dedup.claim(keys, in: .productText)
-        var todo: [(id: String, product: Product, textHash: String, record: String)] = []
-        var claimedKeys: [String] = []
-        for (index, entry) in candidates.enumerated() where won[index] {
-            todo.append((entry.key, entry.value.product, entry.value.textHash, entry.value.record))
-            claimedKeys.append(keys[index])
-        }
-        guard !todo.isEmpty else { return ([], [], 0) }
-        do {
-            var vectors = [[Float]?](repeating: nil, count: todo.count)
-            var cacheHits = 0
-            if let cache = stages.embeddingCache {
-                vectors = try await cache.vectors(for: todo.map(\.textHash))
-                cacheHits = vectors.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        var upserted: [String] = []
+        var cacheHits = 0
+        var interval = configuration.claimRetryInterval
+        // Records another worker holds are asked for again (it stores them, or its lease runs out and this
+        // worker does): a product whose writer crashed must not stay without its vector.
+        while !latest.isEmpty {
+            // Already stored under the same hash (a restart, another worker)?
+            let stored = try await stages.vectors.contentHashes(forProducts: Array(latest.keys))
+            var learned: [String: KnownProduct] = [:]
+            for (id, entry) in stored where latest[id]?.record == entry.contentHash && entry.modelVersion == modelVersion {
+                learned[id] = KnownProduct(latest[id]!.product, record: entry.contentHash)
+                latest[id] = nil
             }
-            let missing = vectors.indices.filter { vectors[$0] == nil }
-            if !missing.isEmpty {
-                let computed = try await stages.embedder.embed(missing.map { todo[$0].product.embeddingText })
-                for (slot, vector) in zip(missing, computed) { vectors[slot] = vector }
-                if let cache = stages.embeddingCache {
-                    var fresh: [String: [Float]] = [:]
-                    for (slot, vector) in zip(missing, computed) { fresh[todo[slot].textHash] = vector }
-                    try await cache.store(fresh)
+            if !learned.isEmpty { state.withLock { $0.knownProducts.merge(learned) { $1 } } }
+            guard !latest.isEmpty else { break }
+
+            // Claim the records: two workers never write the same one.
+            let candidates = latest.sorted { $0.key < $1.key }
+            let keys = candidates.map { "\($0.key):\($0.value.record)" }
+            let outcomes = try await stages.dedup.claim(keys, in: .productText)
+            var todo: [(id: String, product: Product, textHash: String, record: String)] = []
+            var won: [String] = []
+            for (index, entry) in candidates.enumerated() {
+                switch outcomes[index] {
+                case .won:
+                    todo.append((entry.key, entry.value.product, entry.value.textHash, entry.value.record))
+                    won.append(keys[index])
+                    latest[entry.key] = nil
+                case .done:
+                    latest[entry.key] = nil
+                case .heldElsewhere:
+                    break
                 }
             }
-            let now = wallClockMillis()
-            let records = todo.indices.map { i in
-                ProductVector(productID: todo[i].id, vector: vectors[i]!, name: todo[i].product.name,
-                              category: todo[i].product.category, price: todo[i].product.price,
-                              modelVersion: modelVersion, contentHash: todo[i].record, updatedAt: now)
+            if !todo.isEmpty {
+                do {
+                    cacheHits += try await writeVectors(todo, modelVersion: modelVersion)
+                } catch {
+                    try? await stages.dedup.release(won, in: .productText)
+                    throw error
+                }
+                try await stages.dedup.release(won, in: .productText)
+                upserted += todo.map(\.id)
             }
-            try await stages.vectors.upsert(records)
-            state.withLock { s in
-                for entry in todo { s.knownProducts[entry.id] = KnownProduct(entry.product, record: entry.record) }
-            }
-            return (todo.map(\.id), claimedKeys, cacheHits)
-        } catch {
-            try? await stages.dedup.release(claimedKeys, in: .productText)
-            throw error
+            guard !latest.isEmpty else { break }
+            guard await sleepUnlessStopped(for: interval) else { return nil }
+            interval = min(interval * 2, .seconds(2))
         }
+        return (upserted, cacheHits)
+    }
+
+    /// Embeds (or takes from the cache) and upserts the claimed product records; returns the cache hits.
+    private func writeVectors(_ todo: [(id: String, product: Product, textHash: String, record: String)],
+                              modelVersion: String) async throws -> Int {
+        var vectors = [[Float]?](repeating: nil, count: todo.count)
+        var cacheHits = 0
+        if let cache = stages.embeddingCache {
+            vectors = try await cache.vectors(for: todo.map(\.textHash))
+            cacheHits = vectors.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        }
+        let missing = vectors.indices.filter { vectors[$0] == nil }
+        if !missing.isEmpty {
+            let computed = try await stages.embedder.embed(missing.map { todo[$0].product.embeddingText })
+            for (slot, vector) in zip(missing, computed) { vectors[slot] = vector }
+            if let cache = stages.embeddingCache {
+                var fresh: [String: [Float]] = [:]
+                for (slot, vector) in zip(missing, computed) { fresh[todo[slot].textHash] = vector }
+                try await cache.store(fresh)
+            }
+        }
+        let now = wallClockMillis()
+        let records = todo.indices.map { i in
+            ProductVector(productID: todo[i].id, vector: vectors[i]!, name: todo[i].product.name,
+                          category: todo[i].product.category, price: todo[i].product.price,
+                          modelVersion: modelVersion, contentHash: todo[i].record, updatedAt: now)
+        }
+        try await stages.vectors.upsert(records)
+        state.withLock { s in
+            for entry in todo { s.knownProducts[entry.id] = KnownProduct(entry.product, record: entry.record) }
+        }
+        return cacheHits
     }
 
     private func batchIdentifier(_ batch: RecordBatch) -> String {
@@ -384,6 +555,7 @@ struct EngineMetrics: Sendable {
     let stored = Counter(label: "vectorstream_events_stored_total")
     let embedded = Counter(label: "vectorstream_products_embedded_total")
     let retries = Counter(label: "vectorstream_batch_retries_total")
+    let permanentFailures = Counter(label: "vectorstream_batch_permanent_failures_total")
     let batchSize = Recorder(label: "vectorstream_batch_size", aggregate: true)
     let parse = Timer(label: "vectorstream_stage_duration_seconds", dimensions: [("stage", "parse")])
     let dedup = Timer(label: "vectorstream_stage_duration_seconds", dimensions: [("stage", "dedup")])

@@ -9,6 +9,8 @@ public struct PipelineStats: Sendable, Hashable, Codable {
     public var embeddingCacheHits: Int64 = 0
     public var batches: Int64 = 0
     public var batchRetries: Int64 = 0
+    /// Events a batch found claimed by another worker (alive, or crashed with its lease running) and waited for.
+    public var eventsWaitedForClaims: Int64 = 0
     public var elapsedSeconds: Double = 0
     public var eventsPerSecond: Double = 0
     /// Events/s over batches that embedded nothing: the rate once the catalog is embedded.
@@ -32,6 +34,7 @@ public struct PipelineStats: Sendable, Hashable, Codable {
         case embeddingCacheHits = "embedding_cache_hits"
         case batches
         case batchRetries = "batch_retries"
+        case eventsWaitedForClaims = "events_waited_for_claims"
         case elapsedSeconds = "elapsed_seconds"
         case eventsPerSecond = "events_per_second"
         case steadyEventsPerSecond = "events_per_second_steady"
@@ -40,6 +43,31 @@ public struct PipelineStats: Sendable, Hashable, Codable {
         case latencyMaxMillis = "latency_max_ms"
         case dedupMicrosPerEvent = "dedup_us_per_event"
         case updatedAt = "updated_at"
+    }
+
+    /// Tolerates missing keys, so a worker reads the live state of older and newer workers alike.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func int(_ key: CodingKeys) throws -> Int64 { try c.decodeIfPresent(Int64.self, forKey: key) ?? 0 }
+        func double(_ key: CodingKeys) throws -> Double { try c.decodeIfPresent(Double.self, forKey: key) ?? 0 }
+        eventsTotal = try int(.eventsTotal)
+        eventsValid = try int(.eventsValid)
+        eventsRejected = try int(.eventsRejected)
+        eventsDeduplicated = try int(.eventsDeduplicated)
+        eventsStored = try int(.eventsStored)
+        productsEmbedded = try int(.productsEmbedded)
+        embeddingCacheHits = try int(.embeddingCacheHits)
+        batches = try int(.batches)
+        batchRetries = try int(.batchRetries)
+        eventsWaitedForClaims = try int(.eventsWaitedForClaims)
+        elapsedSeconds = try double(.elapsedSeconds)
+        eventsPerSecond = try double(.eventsPerSecond)
+        steadyEventsPerSecond = try double(.steadyEventsPerSecond)
+        latencyP50Millis = try double(.latencyP50Millis)
+        latencyP99Millis = try double(.latencyP99Millis)
+        latencyMaxMillis = try double(.latencyMaxMillis)
+        dedupMicrosPerEvent = try double(.dedupMicrosPerEvent)
+        updatedAt = try int(.updatedAt)
     }
 }
 

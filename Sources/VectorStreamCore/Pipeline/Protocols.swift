@@ -60,13 +60,25 @@ public enum DedupNamespace: String, Sendable, Hashable {
     case productText = "text"
 }
 
+/// How a claim on one key ended. Three cases, because "someone else holds it" is neither "mine" nor "done":
+/// folding it into "done" acknowledged a crashed worker's unstored events and lost them.
+public enum ClaimOutcome: Sendable, Hashable {
+    /// This caller holds the key now: do the work, then `confirm` (or `release` on failure).
+    case won
+    /// The work was stored and confirmed: skip it.
+    case done
+    /// Another claimant holds an unconfirmed lease: it may still store the work or die. Neither do it nor
+    /// acknowledge it; ask again until it is `done` or the lease runs out and this caller `won`.
+    case heldElsewhere
+}
+
 /// "Check the hash, process only what is new", shared by all workers.
 ///
 /// Two-phase so that a crash never loses work: `claim` takes a short lease, `confirm` makes it permanent
 /// after the batch is stored, `release` gives it back when the batch fails.
 public protocol DedupStore: Sendable {
-    /// Atomically claims each key; `true` where this caller won the claim (the key was new).
-    func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool]
+    /// Atomically claims each key; one outcome per key, in order.
+    func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [ClaimOutcome]
     /// Makes claims permanent after the work is durably stored.
     func confirm(_ keys: [String], in namespace: DedupNamespace) async throws
     /// Gives claims back so that a retry (here or on another worker) processes them.

@@ -143,7 +143,7 @@ final class GatedSource: EventSource {
 }
 
 struct AlwaysNew: DedupStore {
-    func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] { keys.map { _ in true } }
+    func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [ClaimOutcome] { keys.map { _ in .won } }
     func confirm(_ keys: [String], in namespace: DedupNamespace) async throws {}
     func release(_ keys: [String], in namespace: DedupNamespace) async throws {}
 }

@@ -257,6 +257,53 @@ struct KafkaPipelineTests {
         #expect(header(KafkaDeadLetterSink.workerHeader) == "w-poison")
     }
 
+    @Test("a 1.1 MB poison record goes to the dead-letter topic shortened, with its size and hash; intake goes on (F2)")
+    func oversizedPoisonRecordDoesNotStallIntake() async throws {
+        let topic = KafkaTest.uniqueTopic("oversized")
+        let config = KafkaTest.configuration(topic: topic, partitions: 1)
+        let source = try await KafkaEventSource(configuration: config)
+        let good = KafkaTest.generated(3, seed: 5)
+        // Not JSON and over every limit: 1.1 MB. The broker takes it from a producer that allows large messages;
+        // the dead-letter producer keeps librdkafka's default 1 MB limit, which refused it whole before.
+        let poison = [UInt8](repeating: UInt8(ascii: "x"), count: 1_100_000)
+        var big = config
+        big.properties["message.max.bytes"] = "4000000"
+        let producer = try KafkaEventProducer(configuration: big)
+        try await producer.send([.init(key: nil, value: good[0].bytes), .init(key: nil, value: poison),
+                                 .init(key: nil, value: good[1].bytes), .init(key: nil, value: good[2].bytes)])
+        try await producer.flush()
+
+        let sink = S.RecordingSink()
+        let deadLetters = try KafkaDeadLetterSink(configuration: config, workerID: "w-big")
+        let engine = MicroBatchEngine(configuration: KafkaTest.engineConfiguration(), stages: PipelineStages(
+            source: source, dedup: S.MemoryDedup(), embedder: S.CountingEmbedder(), vectors: S.MemoryVectors(),
+            events: sink, deadLetters: deadLetters))
+        let run = Task { try await engine.run() }
+        let stored = await KafkaTest.eventually { sink.count == 3 }
+        let committed = await KafkaTest.eventually {
+            await source.lag()[TopicPartition(topic: topic, partition: 0)] == 0
+        }
+        run.cancel()
+        _ = try? await run.value
+        await source.close()
+
+        #expect(stored, "the events after the poison record are stored")
+        #expect(committed)
+        #expect(engine.stats.eventsRejected == 1)
+
+        let dlq = try await KafkaTest.readAll(config.deadLetterTopic, count: 1)
+        try #require(dlq.count == 1)
+        let record = dlq[0]
+        func header(_ name: String) -> String? { record.header(name).map { String(decoding: $0, as: UTF8.self) } }
+        #expect(record.value.count == deadLetters.maxPayloadBytes)
+        #expect(record.value == Array(poison.prefix(deadLetters.maxPayloadBytes)))
+        #expect(header(KafkaDeadLetterSink.reasonCodeHeader) == "record_too_large")
+        #expect(header(KafkaDeadLetterSink.truncatedHeader) == "true")
+        #expect(header(KafkaDeadLetterSink.originalBytesHeader) == "1100000")
+        #expect(header(KafkaDeadLetterSink.originalSHA256Header) == ContentHash.sha256Hex(poison))
+        #expect(header(KafkaDeadLetterSink.sourceOffsetHeader) == "1")
+    }
+
     @Test("events produced by confluent-kafka (Python, a client we did not write) are stored")
     func foreignProducerEventsAreStored() async throws {
         let topic = KafkaTest.uniqueTopic("foreign")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RedisClient
+import Synchronization
 import Testing
 import VectorStreamCore
 import VectorStreamRedis
@@ -67,6 +68,54 @@ struct RedisPipelineTests {
         let live = try await backendA.liveState.workers()
         #expect(live["worker-a"]?.eventsStored == a.stats.eventsStored)
         #expect(live["worker-b"]?.eventsStored == b.stats.eventsStored)
+    }
+
+    /// Blocks in `embed` until cancelled, as a worker killed mid-batch would: its claims stay in Redis.
+    final class FrozenEmbedder: TextEmbedder {
+        let modelVersion = CountingEmbedder().modelVersion
+        let dimension = 8
+        let entered = Atomic<Bool>(false)
+        func embed(_ texts: [String]) async throws -> [[Float]] {
+            entered.store(true, ordering: .releasing)
+            try await Task.sleep(for: .seconds(3600))
+            throw CancellationError()
+        }
+    }
+
+    @Test("a worker that dies holding claims: the next one waits out the lease and stores every event and vector (F1)")
+    func crashedWorkersClaimsAreRedone() async throws {
+        let run = Run(stream: TestEventStream(events: 5_000, products: 300))
+        var configuration = try RedisTestServer.storeConfiguration(prefix: RedisTestServer.uniquePrefix())
+        configuration.claimLease = .seconds(2)
+
+        // The "crashed" worker: claims the whole stream's events and product records, then never returns.
+        var quiet = Logger(label: "test.redis.crashed")
+        quiet.logLevel = .error
+        let crashedBackend = RedisBackend(configuration: configuration, workerID: "crashed", embeddingDimension: 8,
+                                          logger: quiet)
+        let frozen = FrozenEmbedder()
+        var crashedConfiguration = EngineConfiguration()
+        crashedConfiguration.maxEventsPerTrigger = 10_000
+        crashedConfiguration.triggerInterval = .milliseconds(50)
+        let crashed = MicroBatchEngine(configuration: crashedConfiguration, stages: PipelineStages(
+            source: ArraySource(records: run.stream.records), dedup: crashedBackend.dedup, embedder: frozen,
+            vectors: run.vectors, events: run.sink.sink(for: "crashed"), deadLetters: run.deadLetters), logger: quiet)
+        let crashedRun = Task { try await crashed.run() }
+        while !frozen.entered.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(10)) }
+
+        // A restarted process (new claim token) over the same records.
+        let (b, backendB) = makeEngine(run, worker: "worker-b", configuration: configuration)
+        defer { Task { crashedRun.cancel(); await crashedBackend.close(); await backendB.close() } }
+        let started = ContinuousClock.now
+        try await b.run()
+        let elapsed = started.duration(to: .now)
+
+        #expect(run.sink.perWorker()["crashed"] == nil, "the frozen worker stored nothing")
+        checkExactlyOnce(run, allowReplays: false)
+        #expect(b.stats.eventsStored == Int64(run.stream.uniqueEventIDs.count))
+        #expect(b.stats.eventsWaitedForClaims > 0, "the held events were waited for")
+        #expect(try await run.vectors.count() == run.stream.productTexts.count, "every product has its vector")
+        #expect(elapsed >= .seconds(1), "the held claims were waited out (lease 2 s), took \(elapsed)")
     }
 
     @Test("Redis restarted mid-run: both workers wait, resume, lose nothing and never both process an event")

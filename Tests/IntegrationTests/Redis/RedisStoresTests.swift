@@ -20,8 +20,8 @@ struct RedisStoresTests {
             async let wonA = a.dedup.claim(roundKeys, in: .event)
             async let wonB = b.dedup.claim(roundKeys.reversed(), in: .event)
             let (ra, rb) = try await (wonA, Array(wonB.reversed()))
-            #expect(zip(ra, rb).allSatisfy { $0 != $1 }, "exactly one of the two wins each key")
-            #expect(ra.contains(true) || rb.contains(true))
+            #expect(zip(ra, rb).allSatisfy { ($0 == .won) != ($1 == .won) }, "exactly one of the two wins each key")
+            #expect((ra + rb).allSatisfy { $0 == .won || $0 == .heldElsewhere }, "the loser sees the key held, not done")
         }
     }
 
@@ -31,26 +31,26 @@ struct RedisStoresTests {
         let a = try backend(prefix, worker: "a"), b = try backend(prefix, worker: "b")
         defer { Task { await a.close(); await b.close() } }
 
-        #expect(try await a.dedup.claim(["x", "y", "z"], in: .event) == [true, true, true])
+        #expect(try await a.dedup.claim(["x", "y", "z"], in: .event) == [.won, .won, .won])
         // A retry by the same worker (its reply was lost) keeps its claim; the other worker is kept out.
-        #expect(try await a.dedup.claim(["x", "y"], in: .event) == [true, true])
-        #expect(try await b.dedup.claim(["x", "y", "z"], in: .event) == [false, false, false])
+        #expect(try await a.dedup.claim(["x", "y"], in: .event) == [.won, .won])
+        #expect(try await b.dedup.claim(["x", "y", "z"], in: .event) == [.heldElsewhere, .heldElsewhere, .heldElsewhere])
         // Namespaces do not collide.
-        #expect(try await b.dedup.claim(["x"], in: .productText) == [true])
+        #expect(try await b.dedup.claim(["x"], in: .productText) == [.won])
 
         // B cannot release A's claims.
         try await b.dedup.release(["x", "y", "z"], in: .event)
-        #expect(try await b.dedup.claim(["x"], in: .event) == [false])
+        #expect(try await b.dedup.claim(["x"], in: .event) == [.heldElsewhere])
 
         // A's failed batch: released claims are free for B.
         try await a.dedup.release(["y"], in: .event)
-        #expect(try await b.dedup.claim(["y"], in: .event) == [true])
+        #expect(try await b.dedup.claim(["y"], in: .event) == [.won])
 
         // A confirms x: permanent (long TTL), nobody claims it again, A included; releasing does nothing.
         try await a.dedup.confirm(["x"], in: .event)
         try await a.dedup.release(["x"], in: .event)
-        #expect(try await a.dedup.claim(["x"], in: .event) == [false])
-        #expect(try await b.dedup.claim(["x"], in: .event) == [false])
+        #expect(try await a.dedup.claim(["x"], in: .event) == [.done])
+        #expect(try await b.dedup.claim(["x"], in: .event) == [.done])
         let ttl = try await a.client.send("PTTL", .string(a.dedup.redisKey("x", in: .event))).int ?? 0
         #expect(ttl > 6 * 24 * 3600 * 1000, "confirmed keys live for the dedup TTL, got \(ttl) ms")
         let lease = try await a.client.send("PTTL", .string(a.dedup.redisKey("z", in: .event))).int ?? 0
@@ -60,8 +60,23 @@ struct RedisStoresTests {
         // B's release of its failed batch must not undo it.
         try await a.dedup.confirm(["y"], in: .event)
         try await b.dedup.release(["y"], in: .event)
-        #expect(try await a.dedup.claim(["y"], in: .event) == [false])
-        #expect(try await b.dedup.claim(["y"], in: .event) == [false])
+        #expect(try await a.dedup.claim(["y"], in: .event) == [.done])
+        #expect(try await b.dedup.claim(["y"], in: .event) == [.done])
+    }
+
+    @Test("a Redis without its append-only file is warned about at start; one with it is not")
+    func persistenceIsChecked() async throws {
+        let plain = try backend(RedisTestServer.uniquePrefix(), worker: "a")
+        defer { Task { await plain.close() } }
+        let warning = try #require(await plain.persistenceWarning(), "the shared test server runs with appendonly no")
+        #expect(warning.contains("appendonly"))
+        #expect(warning.contains("127.0.0.1:"), "names the server")
+
+        let url = try RedisTestServer.startInstance("persistence-check", port: 16394)
+        defer { try? RedisTestServer.stopInstance("persistence-check") }
+        let durable = RedisBackend(configuration: try RedisTestServer.storeConfiguration(url: url, prefix: "p"), workerID: "a")
+        defer { Task { await durable.close() } }
+        #expect(await durable.persistenceWarning() == nil)
     }
 
     @Test("an expired lease frees the work for another worker")
@@ -71,9 +86,9 @@ struct RedisStoresTests {
         let a = RedisBackend(configuration: configuration, workerID: "a")
         let b = RedisBackend(configuration: configuration, workerID: "b")
         defer { Task { await a.close(); await b.close() } }
-        #expect(try await a.dedup.claim(["k"], in: .event) == [true])
+        #expect(try await a.dedup.claim(["k"], in: .event) == [.won])
         try await Task.sleep(for: .milliseconds(600))
-        #expect(try await b.dedup.claim(["k"], in: .event) == [true])
+        #expect(try await b.dedup.claim(["k"], in: .event) == [.won])
     }
 
     @Test("embedding cache: binary little-endian vectors round trip with a TTL; misses and bad values are nil")

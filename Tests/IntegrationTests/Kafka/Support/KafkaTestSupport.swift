@@ -9,13 +9,26 @@ import VectorStreamKafka
 enum KafkaTestStages {
     /// Shared by the workers of a test, like Redis in production.
     final class MemoryDedup: DedupStore {
-        let claimed = Mutex<[DedupNamespace: Set<String>]>([:])
-        func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [Bool] {
-            claimed.withLock { c in keys.map { c[namespace, default: []].insert($0).inserted } }
+        struct Space { var pending = Set<String>(), done = Set<String>() }
+        let spaces = Mutex<[DedupNamespace: Space]>([:])
+        func claim(_ keys: [String], in namespace: DedupNamespace) async throws -> [ClaimOutcome] {
+            spaces.withLock { c in
+                keys.map { key in
+                    if c[namespace, default: Space()].done.contains(key) { return .done }
+                    return c[namespace, default: Space()].pending.insert(key).inserted ? .won : .heldElsewhere
+                }
+            }
         }
-        func confirm(_ keys: [String], in namespace: DedupNamespace) async throws {}
+        func confirm(_ keys: [String], in namespace: DedupNamespace) async throws {
+            spaces.withLock { c in
+                for key in keys {
+                    c[namespace, default: Space()].pending.remove(key)
+                    c[namespace, default: Space()].done.insert(key)
+                }
+            }
+        }
         func release(_ keys: [String], in namespace: DedupNamespace) async throws {
-            claimed.withLock { c in for key in keys { c[namespace]?.remove(key) } }
+            spaces.withLock { c in for key in keys { c[namespace]?.pending.remove(key) } }
         }
     }
 
