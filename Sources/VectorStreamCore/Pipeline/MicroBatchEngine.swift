@@ -108,10 +108,12 @@ public final class MicroBatchEngine: Sendable {
         var latency = LatencyHistogram()
         var dedupNanos: UInt64 = 0
         var startedAt: ContinuousClock.Instant?
+        var startedSecond: Int64?
         var steadyEvents: Int64 = 0
         var steadyNanos: UInt64 = 0
         var lastBatchEmbedded = 0
         var stopRequested = false
+        var recent = RecentActivity()
         /// Products known to be stored with their current text: skips hashing and the vector store round trip.
         var knownProducts: [String: KnownProduct] = [:]
     }
@@ -138,10 +140,28 @@ public final class MicroBatchEngine: Sendable {
             stats.latencyMaxMillis = Double(s.latency.maxNanos) / 1e6
             stats.steadyEventsPerSecond = s.steadyNanos > 0 ? Double(s.steadyEvents) / (Double(s.steadyNanos) / 1e9) : 0
             stats.dedupMicrosPerEvent = stats.eventsValid > 0 ? Double(s.dedupNanos) / 1000 / Double(stats.eventsValid) : 0
+            let now = Self.monotonicSecond()
+            let window = recentWindowSeconds
+            let rates = s.recent.rates(now: now, window: window, start: s.startedSecond ?? now)
+            stats.recentWindowSeconds = Double(min(window, now - (s.startedSecond ?? now) + 1))
+            stats.recentEventsPerSecond = rates.read
+            stats.recentStoredPerSecond = rates.stored
+            stats.recentRejectedPerSecond = rates.rejected
+            let minute = s.recent.latency(now: now)
+            stats.recentLatencyP50Millis = minute.quantileMillis(0.5)
+            stats.recentLatencyP99Millis = minute.quantileMillis(0.99)
             stats.updatedAt = wallClockMillis()
             return stats
         }
     }
+
+    /// Seconds over which the `recent...` rates are taken: 10 s, or three trigger intervals when longer; at most 59.
+    private var recentWindowSeconds: Int64 {
+        let trigger = configuration.triggerInterval.components.seconds + 1
+        return min(max(10, 3 * trigger), 59)
+    }
+
+    static func monotonicSecond() -> Int64 { Int64(monotonicNanos() / 1_000_000_000) }
 
     /// Asks the loop to stop after the batch in flight (graceful shutdown, `--until-idle`).
     public func requestStop() {
@@ -161,7 +181,10 @@ public final class MicroBatchEngine: Sendable {
     ///   - untilIdle: stop once polls have returned nothing for this long since the last batch was stored.
     ///   - isCaughtUp: asked before an idle stop (e.g. "this worker has joined its group"); nil means yes.
     public func run(untilIdle: Duration? = nil, isCaughtUp: (@Sendable () async -> Bool)? = nil) async throws {
-        state.withLock { $0.startedAt = $0.startedAt ?? .now }
+        state.withLock {
+            $0.startedAt = $0.startedAt ?? .now
+            $0.startedSecond = $0.startedSecond ?? Self.monotonicSecond()
+        }
         var idleSince = ContinuousClock.now
         while !Task.isCancelled && !stopRequested {
             let iterationStart = monotonicNanos()
@@ -294,7 +317,10 @@ public final class MicroBatchEngine: Sendable {
             if !rejected.isEmpty { try await stages.deadLetters.store(rejected) }
             deadLettersStored = true
             // Counted when stored, so the figures agree with the dead-letter store even if the batch never ends.
-            state.withLock { $0.stats.eventsRejected += Int64(rejected.count) }
+            state.withLock {
+                $0.stats.eventsRejected += Int64(rejected.count)
+                $0.recent.add(at: Self.monotonicSecond(), rejected: Int64(rejected.count))
+            }
             metrics.rejected.increment(by: rejected.count)
         }
 
@@ -391,7 +417,13 @@ public final class MicroBatchEngine: Sendable {
             s.stats.embeddingCacheHits += Int64(cacheHits)
             s.dedupNanos += dedupNanos
             s.lastBatchEmbedded = embeddedIDs.count
-            for event in accepted { s.latency.record(nanos: done &- min(done, event.arrivalNanos)) }
+            let second = Int64(done / 1_000_000_000)
+            s.recent.add(at: second, read: Int64(batch.records.count), stored: Int64(fresh.count))
+            for event in accepted {
+                let nanos = done &- min(done, event.arrivalNanos)
+                s.latency.record(nanos: nanos)
+                s.recent.addLatency(at: second, nanos: nanos)
+            }
         }
         metrics.eventsIn.increment(by: batch.records.count)
         metrics.valid.increment(by: accepted.count)

@@ -20,6 +20,16 @@ public struct PipelineStats: Sendable, Hashable, Codable {
     public var latencyMaxMillis: Double = 0
     /// Amortised time spent in the dedup stage per event.
     public var dedupMicrosPerEvent: Double = 0
+    /// The window the `recent...` figures cover: at least 10 s and three trigger intervals, at most 60 s (a rate
+    /// over one trigger interval reads 0 or double, since counters move once per batch).
+    public var recentWindowSeconds: Double = 0
+    /// Records read, stored and rejected per second over the recent window.
+    public var recentEventsPerSecond: Double = 0
+    public var recentStoredPerSecond: Double = 0
+    public var recentRejectedPerSecond: Double = 0
+    /// End-to-end latency over the last minute (the since-start figures keep a cold start's forever).
+    public var recentLatencyP50Millis: Double = 0
+    public var recentLatencyP99Millis: Double = 0
     public var updatedAt: EpochMillis = 0
 
     public init() {}
@@ -42,6 +52,12 @@ public struct PipelineStats: Sendable, Hashable, Codable {
         case latencyP99Millis = "latency_p99_ms"
         case latencyMaxMillis = "latency_max_ms"
         case dedupMicrosPerEvent = "dedup_us_per_event"
+        case recentWindowSeconds = "recent_window_seconds"
+        case recentEventsPerSecond = "recent_events_per_second"
+        case recentStoredPerSecond = "recent_stored_per_second"
+        case recentRejectedPerSecond = "recent_rejected_per_second"
+        case recentLatencyP50Millis = "recent_latency_p50_ms"
+        case recentLatencyP99Millis = "recent_latency_p99_ms"
         case updatedAt = "updated_at"
     }
 
@@ -67,6 +83,12 @@ public struct PipelineStats: Sendable, Hashable, Codable {
         latencyP99Millis = try double(.latencyP99Millis)
         latencyMaxMillis = try double(.latencyMaxMillis)
         dedupMicrosPerEvent = try double(.dedupMicrosPerEvent)
+        recentWindowSeconds = try double(.recentWindowSeconds)
+        recentEventsPerSecond = try double(.recentEventsPerSecond)
+        recentStoredPerSecond = try double(.recentStoredPerSecond)
+        recentRejectedPerSecond = try double(.recentRejectedPerSecond)
+        recentLatencyP50Millis = try double(.recentLatencyP50Millis)
+        recentLatencyP99Millis = try double(.recentLatencyP99Millis)
         updatedAt = try int(.updatedAt)
     }
 }
@@ -97,6 +119,14 @@ public struct LatencyHistogram: Sendable {
         maxNanos = max(maxNanos, nanos)
     }
 
+    /// Adds another histogram's samples (windows merged from their slots).
+    public mutating func merge(_ other: LatencyHistogram) {
+        guard other.count > 0 else { return }
+        for i in counts.indices { counts[i] += other.counts[i] }
+        count += other.count
+        maxNanos = max(maxNanos, other.maxNanos)
+    }
+
     /// The value (in milliseconds) below which `quantile` of the samples lie.
     public func quantileMillis(_ quantile: Double) -> Double {
         guard count > 0 else { return 0 }
@@ -112,5 +142,65 @@ public struct LatencyHistogram: Sendable {
             }
         }
         return Double(maxNanos) / 1e6
+    }
+}
+
+/// What happened in the last minute, by second: rates over a window and latency over the minute, so figures
+/// neither jump with each batch nor carry a cold start forever. Bounded: 60 seconds and 7 ten-second slots.
+public struct RecentActivity: Sendable {
+    struct Second: Sendable {
+        var epoch: Int64 = -1
+        var read: Int64 = 0
+        var stored: Int64 = 0
+        var rejected: Int64 = 0
+    }
+    struct Slot: Sendable {
+        var epoch: Int64 = -1
+        var latency = LatencyHistogram()
+    }
+
+    private var seconds = [Second](repeating: Second(), count: 60)
+    private var slots = [Slot](repeating: Slot(), count: 7)
+
+    public init() {}
+
+    /// Adds to the second `now` (seconds on a monotonic clock).
+    public mutating func add(at now: Int64, read: Int64 = 0, stored: Int64 = 0, rejected: Int64 = 0) {
+        let i = Int(now % 60)
+        if seconds[i].epoch != now { seconds[i] = Second(epoch: now) }
+        seconds[i].read += read
+        seconds[i].stored += stored
+        seconds[i].rejected += rejected
+    }
+
+    /// Records one end-to-end latency in the ten-second slot of `now`.
+    public mutating func addLatency(at now: Int64, nanos: UInt64) {
+        let slot = now / 10
+        let i = Int(slot % 7)
+        if slots[i].epoch != slot { slots[i] = Slot(epoch: slot) }
+        slots[i].latency.record(nanos: nanos)
+    }
+
+    /// Per-second rates of (read, stored, rejected) over the `window` seconds up to and including `now`, or
+    /// since `start` when that is more recent.
+    public func rates(now: Int64, window: Int64, start: Int64) -> (read: Double, stored: Double, rejected: Double) {
+        let window = min(max(window, 1), 59)
+        let from = max(now - window + 1, start)
+        let span = Double(max(now - from + 1, 1))
+        var read: Int64 = 0, stored: Int64 = 0, rejected: Int64 = 0
+        for s in seconds where s.epoch >= from && s.epoch <= now {
+            read += s.read
+            stored += s.stored
+            rejected += s.rejected
+        }
+        return (Double(read) / span, Double(stored) / span, Double(rejected) / span)
+    }
+
+    /// The latencies recorded in the last minute (six full ten-second slots and the current one).
+    public func latency(now: Int64) -> LatencyHistogram {
+        var merged = LatencyHistogram()
+        let current = now / 10
+        for slot in slots where slot.epoch >= current - 6 && slot.epoch <= current { merged.merge(slot.latency) }
+        return merged
     }
 }
