@@ -42,6 +42,9 @@ struct PipelineRunner {
             }
             services.append(.init(service: app))
         }
+        services.append(.init(service: RetentionService(database: assembly.database,
+                                                        settings: assembly.configuration.embedded, logger: logger),
+                              successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         let progress = Task { await reportProgress(engine) }
         defer { progress.cancel() }
         var groupConfiguration = ServiceGroupConfiguration(services: services,

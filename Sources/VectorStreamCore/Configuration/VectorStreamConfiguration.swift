@@ -12,6 +12,10 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
     public var redis = RedisSettings()
     public var clickhouse = ClickHouseSettings()
     public var vectorDB = VectorDBSettings()
+    public var embedded = EmbeddedSettings()
+    /// Where each setting that is not a default came from: the environment variable's name
+    /// (`VECTORSTREAM_...`) or the configuration file's path, by key. Error messages name it.
+    public var origins: [String: String] = [:]
 
     public init() {}
 
@@ -118,6 +122,14 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         public var collection = "products"
     }
 
+    /// How much the embedded SQLite store keeps, so an endless stream does not fill the disk.
+    public struct EmbeddedSettings: Sendable, Hashable {
+        /// Events, dead letters and metrics older than this are deleted (by event time). Default 7 days; 0 keeps all.
+        public var retention: Duration = .seconds(7 * 24 * 3600)
+        /// Most megabytes the database may use; the oldest data goes first. Default 4,096; 0 means no cap.
+        public var maxSizeMB = 4096
+    }
+
     /// The engine's view of the pipeline settings.
     public var engine: EngineConfiguration {
         var e = EngineConfiguration()
@@ -148,10 +160,18 @@ public struct ConfigurationKey: Sendable {
 
     public func value(in config: VectorStreamConfiguration) -> String? { read(config) }
 
+    /// Sets the value and records where it came from. `origin` is the variable's name when it starts with
+    /// `VECTORSTREAM_`, else the file's path. A refusal is one line naming the setting, where it was set and
+    /// what to write instead (a secret's value is never repeated).
     public func apply(_ text: String, to config: inout VectorStreamConfiguration, from origin: String) throws {
         do {
             try write(&config, text)
+            config.origins[key] = origin
         } catch let error as ConfigurationError {
+            let shown = isSecret ? "****" : VectorStreamConfiguration.maskURLs(in: text)
+            if origin.hasPrefix("VECTORSTREAM_") {
+                throw ConfigurationError("\(origin)=\(shown) (\(key)): \(error.description)")
+            }
             throw ConfigurationError("\(origin): \(key): \(error.description)")
         }
     }
@@ -211,9 +231,9 @@ extension VectorStreamConfiguration {
         return [
             string("data_dir", "VECTORSTREAM_DATA_DIR", "directory of the embedded stores", \.dataDirectory),
             ConfigurationKey(key: "pipeline.trigger_interval", environment: "VECTORSTREAM_TRIGGER_INTERVAL",
-                             isSecret: false, help: "micro-batch trigger interval (10s, 250ms, ...)",
+                             isSecret: false, help: "micro-batch trigger interval, with a unit: 10s, 250ms (1ms...1h)",
                              read: { formatDuration($0.pipeline.triggerInterval) },
-                             write: { c, v in c.pipeline.triggerInterval = try parseDuration(v) }),
+                             write: { c, v in c.pipeline.triggerInterval = try parseDuration(v, within: triggerIntervalBounds) }),
             int("pipeline.max_events_per_trigger", "VECTORSTREAM_MAX_EVENTS_PER_TRIGGER",
                 "most events in one micro-batch", 1...10_000_000, \.pipeline.maxEventsPerTrigger),
             int("pipeline.max_record_bytes", nil, "largest accepted record", 64...(64 << 20), \.pipeline.maxRecordBytes),
@@ -231,8 +251,8 @@ extension VectorStreamConfiguration {
             int("pipeline.max_permanent_failure_attempts", nil, "attempts of an unhealable batch before exit",
                 1...1000, \.pipeline.maxPermanentFailureAttempts),
             ConfigurationKey(key: "pipeline.shutdown_grace", environment: "VECTORSTREAM_SHUTDOWN_GRACE", isSecret: false,
-                             help: "time a batch may take to finish after SIGTERM", read: { formatDuration($0.pipeline.shutdownGrace) },
-                             write: { c, v in c.pipeline.shutdownGrace = try parseDuration(v) }),
+                             help: "time a batch may take to finish after SIGTERM (0s...1h)", read: { formatDuration($0.pipeline.shutdownGrace) },
+                             write: { c, v in c.pipeline.shutdownGrace = try parseDuration(v, within: .zero ... .seconds(3600)) }),
             string("http.host", "VECTORSTREAM_HTTP_HOST", "address the API listens on", \.http.host),
             int("http.port", "VECTORSTREAM_HTTP_PORT", "port the API listens on", 0...65535, \.http.port),
             optional("http.api_key", "VECTORSTREAM_API_KEY", secret: true, "key required on /v1 routes", \.http.apiKey),
@@ -260,6 +280,12 @@ extension VectorStreamConfiguration {
                    ["fp32", "bf16"], \.embedder.precision),
             choice("embedder.matrix_kernel", "VECTORSTREAM_EMBEDDER_MATRIX_KERNEL",
                    "fp32 products: auto, packed (AVX-512F) or blas", ["auto", "packed", "blas"], \.embedder.matrixKernel),
+            ConfigurationKey(key: "embedded.retention", environment: "VECTORSTREAM_EMBEDDED_RETENTION", isSecret: false,
+                             help: "age after which the embedded store deletes events (0 = keep)",
+                             read: { formatDuration($0.embedded.retention) },
+                             write: { c, v in c.embedded.retention = try parseDuration(v) }),
+            int("embedded.max_size_mb", "VECTORSTREAM_EMBEDDED_MAX_SIZE_MB", "most MB the embedded store uses (0 = no cap)",
+                0...(1 << 30), \.embedded.maxSizeMB),
             optional("kafka.brokers", "VECTORSTREAM_KAFKA_BROKERS", "Kafka bootstrap servers", \.kafka.brokers),
             string("kafka.topic", "VECTORSTREAM_KAFKA_TOPIC", "raw events topic", \.kafka.topic),
             string("kafka.dead_letter_topic", "VECTORSTREAM_KAFKA_DEAD_LETTER_TOPIC", "dead-letter topic", \.kafka.deadLetterTopic),
@@ -294,60 +320,136 @@ extension VectorStreamConfiguration {
         "VECTORSTREAM_" + key.uppercased().replacingDots
     }
 
-    /// Applies flattened file values (`section.key` → text) and then the environment; unknown keys are errors.
-    public mutating func apply(file values: [String: String], origin: String, environment: [String: String]) throws {
-        let byKey = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.key, $0) })
-        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
-            if key.hasPrefix("kafka.properties.") {
-                kafka.properties[String(key.dropFirst("kafka.properties.".count))] = value
+    /// librdkafka properties: `kafka.properties.<name>` in the file, `VECTORSTREAM_KAFKA_PROPERTY_<NAME>` in the
+    /// environment (underscores become dots).
+    public static let kafkaPropertyKeyPrefix = "kafka.properties."
+    public static let kafkaPropertyEnvironmentPrefix = "VECTORSTREAM_KAFKA_PROPERTY_"
+
+    /// Every key as `config --keys` lists it: the settings, then the librdkafka pass-through properties.
+    public static var keyListing: [(key: String, environment: String, help: String)] {
+        keys.map { ($0.key, $0.environment, $0.help) } + [
+            (kafkaPropertyKeyPrefix + "<name>", kafkaPropertyEnvironmentPrefix + "<NAME>",
+             "librdkafka property passed as is (SASL, SSL, ...); e.g. kafka.properties.sasl.mechanism"),
+        ]
+    }
+
+    /// `VECTORSTREAM_...` variables that are not settings but are read by the command or the project's scripts
+    /// and tests; they are never reported as mistyped.
+    public static let otherEnvironmentVariables: Set<String> = [
+        "VECTORSTREAM_CONFIG", "VECTORSTREAM_LOG_LEVEL", "VECTORSTREAM_BIN", "VECTORSTREAM_RUN_DIR",
+        "VECTORSTREAM_FAULTS", "VECTORSTREAM_DEBUG_CRASH_TEST", "VECTORSTREAM_CATEGORY_TEST_PRODUCTS",
+        "VECTORSTREAM_MILVUS_START_TIMEOUT", "VECTORSTREAM_REDIS_PORT", "VECTORSTREAM_KAFKA_PORT",
+        "VECTORSTREAM_MILVUS_PORT", "VECTORSTREAM_CLICKHOUSE_HTTP_PORT", "VECTORSTREAM_CLICKHOUSE_TCP_PORT",
+    ]
+
+    /// One warning per `VECTORSTREAM_...` variable that no setting reads (a typo is otherwise silently ignored),
+    /// with the nearest real name when there is one.
+    public static func environmentWarnings(_ environment: [String: String]) -> [String] {
+        let known = Set(keys.map(\.environment))
+        let candidates = keys.map(\.environment) + ["VECTORSTREAM_CONFIG", "VECTORSTREAM_LOG_LEVEL"]
+        var warnings: [String] = []
+        for name in environment.keys.sorted() where name.hasPrefix("VECTORSTREAM_") {
+            if known.contains(name) || otherEnvironmentVariables.contains(name) || name.hasPrefix("VECTORSTREAM_TEST_")
+                || (name.hasPrefix(kafkaPropertyEnvironmentPrefix) && name.count > kafkaPropertyEnvironmentPrefix.count) {
                 continue
             }
+            if let near = nearest(name, among: candidates) {
+                warnings.append("\(name) is not a setting and is ignored; did you mean \(near)?")
+            } else {
+                warnings.append("\(name) is not a setting and is ignored (`vectorstream config --keys` lists them)")
+            }
+        }
+        return warnings
+    }
+
+    /// Applies flattened file values (`section.key` → text) and then the environment. Unknown keys are an error
+    /// that names every one of them at once, each with the nearest known key.
+    public mutating func apply(file values: [String: String], origin: String, environment: [String: String]) throws {
+        let byKey = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.key, $0) })
+        var unknown: [String] = []
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            if key.hasPrefix(Self.kafkaPropertyKeyPrefix), key.count > Self.kafkaPropertyKeyPrefix.count {
+                kafka.properties[String(key.dropFirst(Self.kafkaPropertyKeyPrefix.count))] = value
+                continue
+            }
+            if key == "kafka.properties" && value.isEmpty { continue }  // `properties:` with nothing under it
             guard let setting = byKey[key] else {
-                throw ConfigurationError("\(origin): unknown key '\(key)' (known: \(Self.keys.map(\.key).joined(separator: ", ")))")
+                unknown.append(key)
+                continue
             }
             try setting.apply(value, to: &self, from: origin)
         }
+        if !unknown.isEmpty {
+            let known = Self.keys.map(\.key) + ["kafka.properties"]
+            let each = unknown.map { key in
+                if key == "kafka.properties" {
+                    return "'\(key)' (a map: kafka.properties.<librdkafka property>: value)"
+                }
+                return Self.nearest(key, among: known).map { "'\(key)' (did you mean '\($0)'?)" } ?? "'\(key)'"
+            }
+            let noun = unknown.count == 1 ? "unknown key" : "\(unknown.count) unknown keys"
+            throw ConfigurationError("\(origin): \(noun): \(each.joined(separator: ", ")); "
+                                     + "`vectorstream config --keys` lists every key")
+        }
         for setting in Self.keys {
             if let value = environment[setting.environment] {
-                try setting.apply(value, to: &self, from: "environment \(setting.environment)")
+                try setting.apply(value, to: &self, from: setting.environment)
             }
         }
-        for (name, value) in environment where name.hasPrefix("VECTORSTREAM_KAFKA_PROPERTY_") {
-            let property = name.dropFirst("VECTORSTREAM_KAFKA_PROPERTY_".count).lowercased().replacingUnderscoresWithDots
+        for (name, value) in environment where name.hasPrefix(Self.kafkaPropertyEnvironmentPrefix) {
+            let property = name.dropFirst(Self.kafkaPropertyEnvironmentPrefix.count).lowercased().replacingUnderscoresWithDots
+            guard !property.isEmpty else { continue }
             kafka.properties[property] = value
         }
         try validate()
     }
 
+    /// The setting's key and where its value came from: `kafka.brokers (set by VECTORSTREAM_KAFKA_BROKERS)`,
+    /// `kafka.brokers (set in vectorstream.yaml)`, or the bare key for a default.
+    public func describe(_ key: String) -> String {
+        guard let origin = origins[key] else { return key }
+        return origin.hasPrefix("VECTORSTREAM_") ? "\(key) (set by \(origin))" : "\(key) (set in \(origin))"
+    }
+
+    /// How to change a setting: its variable, or the file that set it.
+    public func howToChange(_ key: String) -> String {
+        let env = Self.keys.first { $0.key == key }?.environment ?? Self.envName(key)
+        if let origin = origins[key], !origin.hasPrefix("VECTORSTREAM_") { return "\(key) in \(origin)" }
+        return env
+    }
+
     /// Checks that need more than one setting.
     public func validate() throws {
-        if pipeline.triggerInterval <= .zero { throw ConfigurationError("pipeline.trigger_interval must be positive") }
+        if pipeline.triggerInterval <= .zero { throw ConfigurationError("\(describe("pipeline.trigger_interval")) must be positive") }
         if vectorDB.milvusURL != nil && vectorDB.qdrantURL != nil {
-            throw ConfigurationError("set vector_db.milvus_url or vector_db.qdrant_url, not both")
+            throw ConfigurationError("\(describe("vector_db.milvus_url")) and \(describe("vector_db.qdrant_url")) are both set; "
+                                     + "keep one of them")
         }
         for (name, url) in [("redis.url", redis.url), ("clickhouse.url", clickhouse.url),
                             ("vector_db.milvus_url", vectorDB.milvusURL), ("vector_db.qdrant_url", vectorDB.qdrantURL)] {
             guard let url else { continue }
-            guard let scheme = url.split(separator: ":").first, url.contains("://") else {
-                throw ConfigurationError("\(name) '\(Self.maskURL(url))' is not a URL")
-            }
             let allowed = name == "redis.url" ? ["redis", "rediss"] : ["http", "https"]
+            let example = name == "redis.url" ? "redis://host:6379" : "http://host:port"
+            guard let scheme = url.split(separator: ":").first, url.contains("://") else {
+                throw ConfigurationError("\(describe(name)): '\(Self.maskURL(url))' is not a URL; write it as \(example)")
+            }
             guard allowed.contains(String(scheme)) else {
-                throw ConfigurationError("\(name) must start with \(allowed.map { $0 + "://" }.joined(separator: " or "))")
+                throw ConfigurationError("\(describe(name)) must start with \(allowed.map { $0 + "://" }.joined(separator: " or ")), "
+                                         + "not \(scheme)://")
             }
         }
     }
 
-    /// The effective configuration as YAML, secrets masked.
+    /// The effective configuration as YAML: secrets masked, and the password in every URL (`user:****@`).
     public func rendered() -> String {
         var lines: [String] = []
         var section = ""
         for setting in Self.keys {
             let parts = setting.key.split(separator: ".", maxSplits: 1).map(String.init)
-            let value = setting.value(in: self).map { setting.isSecret ? Self.mask($0, key: setting.key) : $0 }
+            let value = setting.value(in: self).map { setting.isSecret ? Self.mask($0, key: setting.key) : Self.maskURLs(in: $0) }
             let shown = value.map(Self.yamlScalar) ?? "null"
             if parts.count == 1 {
-                lines.append("\(parts[0]): \(shown)")
+                lines.append("\(parts[0]): \(shown)   # \(setting.environment)")
             } else {
                 if parts[0] != section {
                     section = parts[0]
@@ -356,45 +458,150 @@ extension VectorStreamConfiguration {
                 lines.append("  \(parts[1]): \(shown)   # \(setting.environment)")
             }
             if setting.key == "kafka.dead_letter_max_bytes" {
-                lines.append("  properties:\(kafka.properties.isEmpty ? " {}" : "")")
+                lines.append("  properties:\(kafka.properties.isEmpty ? " {}" : "")   # \(Self.kafkaPropertyEnvironmentPrefix)<NAME>")
                 for (k, v) in kafka.properties.sorted(by: { $0.key < $1.key }) {
-                    let secret = ["password", "secret", "key", "token", "jaas"].contains { k.lowercased().contains($0) }
-                    lines.append("    \(k): \(Self.yamlScalar(secret ? "****" : v))")
+                    lines.append("    \(k): \(Self.yamlScalar(Self.isSecretProperty(k) ? "****" : Self.maskURLs(in: v)))")
                 }
             }
         }
         return lines.joined(separator: "\n")
     }
 
+    /// librdkafka properties whose value is (or holds) a secret: passwords, keys, tokens, JAAS configurations.
+    public static func isSecretProperty(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return ["password", "secret", "key", "token", "jaas", "credential", "pem"].contains { n.contains($0) }
+    }
+
     static func mask(_ value: String, key: String) -> String {
         key.hasSuffix("url") ? maskURL(value) : "****"
     }
 
-    /// Hides the password of a URL's user-info; the rest stays readable.
+    /// Hides the password of a URL's user-info (the whole user-info when it has no `user:` part); the rest stays
+    /// readable. Query parameters that look like secrets (`password=`, `token=`, `key=`, ...) are hidden too.
     public static func maskURL(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else { return url }
-        let userInfo = url[schemeEnd.upperBound..<at]
-        let user = userInfo.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-        return url[..<schemeEnd.upperBound] + (userInfo.contains(":") ? "\(user):****" : "****") + url[at...]
+        var result = url
+        if let schemeEnd = url.range(of: "://") {
+            let authorityEnd = url[schemeEnd.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
+            if let at = url[schemeEnd.upperBound..<authorityEnd].lastIndex(of: "@") {
+                let userInfo = url[schemeEnd.upperBound..<at]
+                let user = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+                result = String(url[..<schemeEnd.upperBound]) + (userInfo.contains(":") ? "\(user):****" : "****")
+                    + String(url[at...])
+            }
+        }
+        guard let query = result.firstIndex(of: "?") else { return result }
+        let parameters = result[result.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false)
+            .map { parameter -> String in
+                let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard pair.count == 2, isSecretProperty(String(pair[0])) || pair[0].lowercased() == "pw" else {
+                    return String(parameter)
+                }
+                return "\(pair[0])=****"
+            }
+        return String(result[...query]) + parameters.joined(separator: "&")
+    }
+
+    /// ``maskURL(_:)`` for every URL in a value, also in comma-separated lists (`kafka.brokers`).
+    public static func maskURLs(in value: String) -> String {
+        guard value.contains("@") || value.contains("?") else { return value }
+        return value.split(separator: ",", omittingEmptySubsequences: false).map { part -> String in
+            let text = String(part)
+            if text.contains("://") { return maskURL(text) }
+            // host-only forms such as user:password@host:9092
+            if let at = text.lastIndex(of: "@"), text[..<at].contains(":") {
+                let user = text[..<at].split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+                return "\(user):****" + text[at...]
+            }
+            return text
+        }.joined(separator: ",")
     }
 
     static func yamlScalar(_ s: String) -> String {
         let plain = s.allSatisfy { $0.isLetter || $0.isNumber || "._-/:@*".contains($0) } && !s.isEmpty
         return plain ? s : "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
+
+    /// The known name closest to `name` (edit distance, case-insensitive), when it is close enough to be a typo.
+    public static func nearest(_ name: String, among candidates: [String]) -> String? {
+        let target = Array(name.lowercased())
+        var best: (String, Int)?
+        for candidate in candidates {
+            let d = editDistance(target, Array(candidate.lowercased()))
+            if best == nil || d < best!.1 { best = (candidate, d) }
+        }
+        guard let best else { return nil }
+        let allowed = max(2, min(target.count, best.0.count) / 4)
+        return best.1 <= allowed ? best.0 : nil
+    }
+
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
 }
 
-/// Parses `10s`, `250ms`, `2m`, `1h`, or a bare number of milliseconds.
+/// The trigger interval's bounds: below a millisecond the engine would spin, above an hour nothing is "micro".
+public let triggerIntervalBounds: ClosedRange<Duration> = .milliseconds(1) ... .seconds(3600)
+
+/// Parses `10s`, `250ms`, `500us`, `1.5m`, `1h`. A bare number is refused: `10` could mean 10 ms or (as in Spark)
+/// 10 s, so the unit must be written.
 public func parseDuration(_ text: String) throws -> Duration {
     let t = text.trimmingSpaces.lowercased()
     let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600)]
+    if let number = Double(t), number.isFinite {
+        throw ConfigurationError("'\(text)' has no unit; write \(t)s for seconds or \(t)ms for milliseconds")
+    }
     for (suffix, scale) in units where t.hasSuffix(suffix) {
-        if let v = Double(t.dropLast(suffix.count)), v.isFinite, v >= 0 {
-            return .microseconds(Int64((v * scale * 1e6).rounded()))
+        let digits = String(t.dropLast(suffix.count)).trimmingSpaces
+        if let v = Double(digits), v.isFinite, !digits.hasPrefix("+") {
+            guard v >= 0 else { throw ConfigurationError("'\(text)' is negative; a duration is 0 or more") }
+            let seconds = v * scale
+            // Beyond a year is a typo, and the conversion to Duration would overflow long before Double does.
+            guard seconds <= 366 * 86_400 else {
+                throw ConfigurationError("'\(text)' is too long (more than a year)")
+            }
+            return .microseconds(Int64((seconds * 1e6).rounded()))
         }
     }
-    if let ms = Double(t), ms.isFinite, ms >= 0 { return .microseconds(Int64(ms * 1000)) }
-    throw ConfigurationError("expected a duration such as 10s or 250ms, got '\(text)'")
+    throw ConfigurationError("expected a duration with a unit such as 10s, 250ms or 1m, got '\(text)'")
+}
+
+/// ``parseDuration(_:)`` within bounds, said in the message when the value is outside.
+public func parseDuration(_ text: String, within bounds: ClosedRange<Duration>) throws -> Duration {
+    let d: Duration
+    do {
+        d = try parseDuration(text)
+    } catch let error as ConfigurationError where error.description.contains("too long") {
+        throw ConfigurationError("'\(text)' is out of range \(durationBoundsText(bounds))")
+    }
+    guard bounds.contains(d) else {
+        throw ConfigurationError("'\(text)' is out of range \(durationBoundsText(bounds))")
+    }
+    return d
+}
+
+/// `1ms...1h`: bounds in the largest whole unit.
+func durationBoundsText(_ bounds: ClosedRange<Duration>) -> String {
+    func text(_ d: Duration) -> String {
+        let s = d.components.seconds
+        if d.components.attoseconds == 0 && s > 0 {
+            if s % 3600 == 0 { return "\(s / 3600)h" }
+            if s % 60 == 0 { return "\(s / 60)m" }
+        }
+        return formatDuration(d)
+    }
+    return "\(text(bounds.lowerBound))...\(text(bounds.upperBound))"
 }
 
 public func formatDuration(_ d: Duration) -> String {
