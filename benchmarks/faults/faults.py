@@ -56,6 +56,7 @@ MAX_RECORD_BYTES = 64 * 1024
 MAX_TEXT_BYTES = 8 * 1024
 ISO_RE = re.compile(rb"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$")
 
+BATCH = 1000   # pipeline.max_events_per_trigger of the workers (--batch): many batches, many commit points
 RESULTS: list[dict] = []
 PROCS: list[subprocess.Popen] = []
 
@@ -162,7 +163,7 @@ class Names:
 
 
 def worker_env(n: Names, worker: str = "w1", kafka=True, redis=True, clickhouse=True, milvus=True,
-               batch: int = 2000, trigger: str = "1s", extra: dict | None = None) -> dict:
+               batch: int | None = None, trigger: str = "1s", extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("VECTORSTREAM_") or k in ("VECTORSTREAM_MODEL_DIR", "VECTORSTREAM_EMBEDDER_PRECISION",
                                                          "VECTORSTREAM_EMBEDDER_MATRIX_KERNEL")}
@@ -170,7 +171,7 @@ def worker_env(n: Names, worker: str = "w1", kafka=True, redis=True, clickhouse=
         "VECTORSTREAM_WORKER_ID": f"{n.slug}-{worker}",
         "VECTORSTREAM_DATA_DIR": str(n.dir / f"data-{worker}"),
         "VECTORSTREAM_TRIGGER_INTERVAL": trigger,
-        "VECTORSTREAM_MAX_EVENTS_PER_TRIGGER": str(batch),
+        "VECTORSTREAM_MAX_EVENTS_PER_TRIGGER": str(batch or BATCH),
         "VECTORSTREAM_HTTP_HOST": "127.0.0.1",
     })
     if kafka:
@@ -438,7 +439,8 @@ def read_topic(topic: str, expect: int = 0, idle: float = 5.0, limit: float = 90
                 out.append({"partition": m.partition(), "offset": m.offset(), "value": m.value() or b"",
                             "headers": {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}})
                 last = now
-            if now - last > idle and len(out) >= expect:
+            # Done when quiet for `idle` with everything expected read, or quiet for long whatever was read.
+            if now - last > idle and (len(out) >= expect or now - last > max(3 * idle, 15)):
                 break
             if now - started > limit:
                 break
@@ -738,17 +740,46 @@ def run_final(n: Names, env: dict, idle: float, bound: float, label: str = "fina
 
 # ---------------------------------------------------------------- scenarios
 
-def wait_stored(n: Names, target: int, timeout: float, worker: Worker | None = None) -> int:
+def wait_stored(n: Names, target: int, timeout: float, worker: Worker | None = None, stall: float = 90) -> int:
+    """Polls ClickHouse's row count until it reaches `target`; gives up after `timeout`, when the worker exited,
+    or when the count has not moved for `stall` seconds."""
     deadline = time.monotonic() + timeout
     count = 0
+    moved = time.monotonic()
     while time.monotonic() < deadline:
-        count = ch_count(n.database) or count
+        now_count = ch_count(n.database) or count
+        if now_count != count:
+            count, moved = now_count, time.monotonic()
         if count >= target:
             return count
         if worker is not None and not worker.alive():
             return count
+        if time.monotonic() - moved > stall:
+            return count
         time.sleep(1)
     return count
+
+
+def kill_moment(w: Worker, i: int, rng: random.Random, a, progress) -> str:
+    """Sleeps until the moment to kill worker `w` (its i-th life): every fifth at a random moment of its start-up
+    (model load, group join); the others at a random moment within a few seconds after it stored something
+    itself, i.e. while batches are in flight. Returns how the moment was chosen."""
+    if i % 5 == 4:
+        delay = rng.uniform(0.5, a.kill_min + 4)
+        time.sleep(delay)
+        return f"during start-up, {delay:.1f} s after start"
+    base = progress()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and w.alive():
+        cur = progress()
+        if cur is not None and base is not None and cur > base:
+            break
+        if base is None:
+            base = cur
+        time.sleep(0.2)
+    delay = rng.uniform(0, a.kill_max - a.kill_min)
+    time.sleep(delay)
+    return f"{delay:.1f} s after its first stored batch ({time.monotonic() - w.started:.1f} s after start)"
 
 
 def scenario_kill_kafka(a) -> bool:
@@ -764,14 +795,13 @@ def scenario_kill_kafka(a) -> bool:
     env = worker_env(n)
     for i in range(a.kills):
         w = Worker(n, ["run", "--no-server"], env, f"worker-{i}")
-        delay = rng.uniform(a.kill_min, a.kill_max)
-        time.sleep(delay)
+        when = kill_moment(w, i, rng, a, lambda: ch_count(n.database) or 0)
         if not w.alive():
             info("kill-kafka", f"worker {i} exited by itself (rc {w.proc.returncode}) before the kill: {w.log_tail(2)}")
             continue
         w.kill9()
         kills += 1
-        info("kill-kafka", f"kill -9 #{kills} after {delay:.1f} s; ClickHouse rows now {ch_count(n.database)}")
+        info("kill-kafka", f"kill -9 #{kills} {when}; ClickHouse rows now {ch_count(n.database)}")
     final, rc, took = run_final(n, env, a.idle, a.bound)
     ok = report(rc == 0, "kill-kafka final run", f"exit {rc} after {took:.0f} s (bound {a.bound:.0f} s); {kills} kills",
                 kills=kills, seconds=round(took))
@@ -783,27 +813,30 @@ def scenario_kill_kafka(a) -> bool:
 def scenario_kill_embedded(a) -> bool:
     n = Names("kill-embedded", 0)
     rng = random.Random(a.seed + 1)
-    path = generate(n, a.events, a.seed + 1, a.products, a.invalid_ratio)
+    # The embedded path is several times faster than the full stack: five times the events, so that every kill
+    # lands while there is still work to do.
+    path = generate(n, a.events * 5, a.seed + 1, a.products, a.invalid_ratio)
     exp = Expected(load_input(path))
     info("kill-embedded", f"{len(exp.records)} records ({len(exp.valid)} valid, {len(exp.invalid)} invalid) in {path}")
     data = n.dir / "data-w1"
     shutil.rmtree(data, ignore_errors=True)
     env = worker_env(n, kafka=False, redis=False, clickhouse=False, milvus=False)
     kills = 0
+    def stored():
+        try:
+            return sqlite_rows(data / "vectorstream.sqlite", "SELECT count(*) FROM events")[0][0]
+        except Exception:  # noqa: BLE001 - not created yet
+            return 0
+
     for i in range(a.kills):
         w = Worker(n, ["run", "--no-server", "--source", str(path)], env, f"worker-{i}")
-        delay = rng.uniform(a.kill_min, a.kill_max)
-        time.sleep(delay)
+        when = kill_moment(w, i, rng, a, stored)
         if not w.alive():
             info("kill-embedded", f"worker {i} exited by itself (rc {w.proc.returncode}) before the kill")
             continue
         w.kill9()
         kills += 1
-        try:
-            stored = sqlite_rows(data / "vectorstream.sqlite", "SELECT count(*) FROM events")[0][0]
-        except Exception:  # noqa: BLE001
-            stored = "?"
-        info("kill-embedded", f"kill -9 #{kills} after {delay:.1f} s; SQLite rows now {stored}")
+        info("kill-embedded", f"kill -9 #{kills} {when}; SQLite rows now {stored()}")
     final = Worker(n, ["run", "--no-server", "--source", str(path), "--until-idle", str(a.idle), "--json"],
                    env, "final")
     rc = final.wait(a.bound)
@@ -827,14 +860,42 @@ def scenario_two_workers(a) -> bool:
     exp = Expected(load_input(generate(n, a.events, a.seed + 2, a.products, a.invalid_ratio)))
     create_topics({n.topic: 3})
     produce(exp.records, n.topic)
+    # Both start at once, as a deployment does: both migrate the new database's schema at the same moment.
     wa = Worker(n, ["run", "--no-server"], worker_env(n, "a"), "worker-a")
-    wb = Worker(n, ["run", "--no-server", "--until-idle", str(a.idle), "--json"], worker_env(n, "b"), "worker-b")
-    delay = rng.uniform(max(a.kill_min, 6), a.kill_max + 6)
-    time.sleep(delay)
+    b_args = ["run", "--no-server", "--until-idle", str(a.idle), "--json"]
+    wb = Worker(n, b_args, worker_env(n, "b"), "worker-b")
+    time.sleep(1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and wa.alive() and wb.alive() and not (ch_count(n.database) or 0):
+        time.sleep(0.5)
+    early = [(w.label, w.proc.returncode, w.log_tail(1)) for w in (wa, wb) if not w.alive()]
+    report(not early, "two-workers start together", "both running after the start" if not early else
+           "exited at start: " + "; ".join(f"{l} rc {rc}: {t[:200]}" for l, rc, t in early))
+    if not wa.alive():
+        wa = Worker(n, ["run", "--no-server"], worker_env(n, "a"), "worker-a-again")
+    if not wb.alive():
+        wb = Worker(n, b_args, worker_env(n, "b"), "worker-b-again")
+    # And the same race alone, a few times: `migrate` twice at once on a new database.
+    races = []
+    for i in range(a.migrate_races):
+        db = f"{n.database}_race{i}"
+        env = worker_env(n, extra={"VECTORSTREAM_CLICKHOUSE_DATABASE": db})
+        ps = [subprocess.Popen([BIN, "migrate"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+              for _ in range(2)]
+        for p in ps:
+            _, err = p.communicate(timeout=120)
+            if p.returncode != 0:
+                races.append(err.decode("utf-8", "replace").strip().splitlines()[-1][:200])
+        try:
+            ch_query(f"DROP DATABASE IF EXISTS {db}")
+        except Exception:  # noqa: BLE001
+            pass
+    report(not races, "two-workers concurrent migrate", f"{a.migrate_races} times two `migrate` at once on a new "
+           f"database: {len(races)} failed" + (f" ({races[0]})" if races else ""))
+    when = kill_moment(wa, 0, rng, a, lambda: ch_count(n.database) or 0)
     killed = wa.alive()
     wa.kill9()
-    info("two-workers", f"kill -9 of worker a after {delay:.1f} s (alive then: {killed}); ClickHouse rows "
-         f"{ch_count(n.database)}")
+    info("two-workers", f"kill -9 of worker a {when} (alive then: {killed}); ClickHouse rows {ch_count(n.database)}")
     rc = wb.wait(a.bound)
     took = time.monotonic() - wb.started
     if rc is None:
@@ -1113,58 +1174,96 @@ def scenario_fuzz(a) -> bool:
     shutil.rmtree(report_dir, ignore_errors=True)
     cmd = ["st", "run", base + "/openapi.json", "--checks", "all", "--max-time", str(a.fuzz_seconds),
            "--max-examples", str(a.fuzz_examples), "--seed", str(a.seed), "--workers", "2", "--request-timeout", "10",
-           "--report", "ndjson,junit", "--report-dir", str(report_dir), "--continue-on-failure", "--no-color"]
+           "--report", "har,junit", "--report-dir", str(report_dir), "--continue-on-failure", "--no-color"]
     if keyed:
         cmd += ["-H", f"X-API-Key: {key}"]
     started = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.fuzz_seconds + 300)
     (n.dir / "schemathesis.out").write_text(r.stdout + r.stderr)
     took = time.monotonic() - started
-    requests, failures = parse_schemathesis(report_dir)
+    requests, server_errors, failures = parse_schemathesis(report_dir)
+    probes, bypass = (auth_probes(port, key) if keyed else ([], []))
     alive = w.alive()
     w.signal(signal.SIGTERM)
     if w.wait(30) is None:
         w.kill9()
-    server_errors = {k: v for k, v in failures.items() if k == "not_a_server_error"}
-    other = {k: v for k, v in failures.items() if k != "not_a_server_error"}
     ok = report(requests > 0 and not server_errors and alive, f"{name} no 5xx",
-                f"{requests} requests in {took:.0f} s (schemathesis exit {r.returncode}); 5xx failures "
-                f"{sum(len(v) for v in server_errors.values())}; server alive after: {alive}",
-                requests=requests)
-    detail = "; ".join(f"{k} x{len(v)}: {sorted(v)[0][:150]}" for k, v in sorted(other.items()))
-    ok &= report(not other, f"{name} conformance", f"failed checks {sum(len(v) for v in other.values())}"
-                 + (f" ({detail})" if detail else "") + f"; report: {report_dir}")
+                f"{requests} requests in {took:.0f} s (schemathesis exit {r.returncode}); 5xx answers "
+                f"{len(server_errors)}" + (f" (e.g. {server_errors[0][:160]})" if server_errors else "")
+                + f"; server alive after: {alive}", requests=requests)
+    detail = "; ".join(f"{k} x{len(v)}, e.g. {v[0][:160]}" for k, v in sorted(failures.items()))
+    ok &= report(not failures, f"{name} conformance", f"failed schemathesis checks {sum(len(v) for v in failures.values())}"
+                 + (f": {detail}" if detail else "") + f"; reports: {report_dir}")
     if requests == 0:
         info(name, "schemathesis output: " + (r.stdout + r.stderr)[-800:].replace("\n", " | "))
+    if keyed:
+        ok &= report(not bypass, f"{name} no key, no data", f"{len(probes)} requests without the key or with a wrong "
+                     f"one, paths sent as they are; answered 2xx: {len(bypass)}"
+                     + (f" ({'; '.join(bypass[:4])})" if bypass else ""), requests=len(probes))
+        requests += len(probes)
     RESULTS.append({"figure": "requests", "scenario": name, "requests": requests, "ok": ok})
     return ok
 
 
-def parse_schemathesis(report_dir: Path) -> tuple[int, dict[str, set[str]]]:
-    """Requests sent and failed checks (name -> distinct messages) from schemathesis' NDJSON events."""
+def auth_probes(port: int, key: str) -> tuple[list[str], list[str]]:
+    """/v1 routes without the key (and with a wrong one), the path written every way a router might still match it;
+    sent with http.client so the path goes exactly as written. Returns (requests, those answered 2xx)."""
+    import http.client
+    routes = [("GET", "/v1/analytics/funnel", None), ("GET", "/v1/analytics/top-products", None),
+              ("GET", "/v1/analytics/categories", None), ("GET", "/v1/products/p-1/similar", None),
+              ("GET", "/v1/users/user-1/recommendations", None), ("POST", "/v1/search", b'{"query":"shoes"}')]
+    variants = [lambda p: p, lambda p: "/" + p, lambda p: p.replace("/v1/", "/v1//"), lambda p: "/./" + p[1:],
+                lambda p: "/x/.." + p, lambda p: p.replace("/v1/", "/%76%31/"), lambda p: p.replace("/v1/", "/V1/"),
+                lambda p: p + "?", lambda p: p + "/", lambda p: p.replace("/v1/", "/v1/./")]
+    headers_sets = [{}, {"X-API-Key": key + "x"}, {"Authorization": "Bearer " + key[:-1]}, {"X-API-Key": ""}]
+    sent, bypass = [], []
+    for method, path, body in routes:
+        for v in variants:
+            for hs in headers_sets:
+                p = v(path)
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                try:
+                    h = {"Content-Type": "application/json", **hs}
+                    c.request(method, p, body=body, headers=h)
+                    status = c.getresponse().status
+                except Exception as e:  # noqa: BLE001
+                    status = f"error {e}"
+                finally:
+                    c.close()
+                sent.append(f"{method} {p}")
+                if isinstance(status, int) and 200 <= status < 300:
+                    bypass.append(f"{status} {method} {p} {list(hs) or 'no key'}")
+    return sent, bypass
+
+
+def parse_schemathesis(report_dir: Path) -> tuple[int, list[str], dict[str, list[str]]]:
+    """From schemathesis' reports: requests sent (HAR entries), the 5xx answers among them (read from the HAR
+    itself, not from schemathesis' verdict), and its failed checks other than "server error" (code and title ->
+    curl commands that reproduce them, from the JUnit report)."""
     requests = 0
-    failures: dict[str, set[str]] = {}
-    for f in report_dir.glob("*.ndjson"):
-        for line in f.read_text().splitlines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            for kind, body in ev.items():
-                if kind != "ScenarioFinished" or not isinstance(body, dict):
+    server_errors: list[str] = []
+    for f in report_dir.glob("har-*.json"):
+        try:
+            entries = json.load(open(f))["log"]["entries"]
+        except (OSError, ValueError, KeyError):
+            continue
+        requests += len(entries)
+        for e in entries:
+            status = (e.get("response") or {}).get("status") or 0
+            if status >= 500:
+                server_errors.append(f"{status} {e['request']['method']} {e['request']['url']}")
+    failures: dict[str, list[str]] = {}
+    import html
+    for f in report_dir.glob("junit-*.xml"):
+        text = html.unescape(f.read_text())
+        for case in re.split(r"\n\d+\. Test Case ID: ", text):
+            codes = re.findall(r"^- (ST\d+ [^\n]+)$", case, re.M)
+            curl = re.search(r"Reproduce with:\s*\n\s*(curl [^\n<]+)", case)
+            for c in codes:
+                if c.startswith("ST101"):
                     continue
-                rec = body.get("recorder") or {}
-                requests += len(rec.get("interactions") or {})
-                for checks in (rec.get("checks") or {}).values():
-                    for c in checks:
-                        if c.get("status") == "FAILURE":
-                            fi = c.get("failure_info") or {}
-                            failure = fi.get("failure") or {}
-                            title = failure.get("title") or c.get("name")
-                            case = (c.get("request") or {}) if isinstance(c.get("request"), dict) else {}
-                            where = f"{case.get('method', '')} {case.get('uri', '')}".strip()
-                            failures.setdefault(c.get("name", "?"), set()).add(f"{title} {where}".strip())
-    return requests, failures
+                failures.setdefault(c.strip(), []).append(curl.group(1).strip() if curl else "?")
+    return requests, server_errors, failures
 
 
 def scenario_sigterm(a) -> bool:
@@ -1186,7 +1285,7 @@ def scenario_sigterm(a) -> bool:
     half = len(exp.records) // 2
     produce(exp.records[:half], n.topic)
     w = Worker(n, ["run", "--no-server"], env, "worker")
-    stored = wait_stored(n, 1, 120, w)
+    stored = wait_stored(n, 1, 120 if stall == "clickhouse" else 40, w)
     if stall == "clickhouse":
         service("clickhouse", "stop")
         produce(exp.records[half:], n.topic)
@@ -1229,14 +1328,17 @@ def main() -> int:
     p.add_argument("--products", type=int, default=500)
     p.add_argument("--invalid-ratio", type=float, default=0.02)
     p.add_argument("--kills", type=int, default=5)
-    p.add_argument("--kill-min", type=float, default=2.0, help="earliest kill, seconds after a worker starts")
-    p.add_argument("--kill-max", type=float, default=12.0)
+    p.add_argument("--kill-min", type=float, default=2.0, help="start-up kills: up to kill-min + 4 s after start")
+    p.add_argument("--kill-max", type=float, default=6.0, help="other kills: up to kill-max - kill-min seconds "
+                   "after the worker's first stored batch")
+    p.add_argument("--batch", type=int, default=1000, help="pipeline.max_events_per_trigger")
     p.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", "7")))
     p.add_argument("--idle", type=float, default=15.0, help="--until-idle of the final runs")
     p.add_argument("--bound", type=float, default=300.0, help="seconds a final run or a recovery may take")
     p.add_argument("--server", choices=["redis", "clickhouse", "milvus", "kafka"])
     p.add_argument("--down", type=float, default=20.0, help="seconds a bounced server stays down")
     p.add_argument("--poison-valid", type=int, default=300)
+    p.add_argument("--migrate-races", type=int, default=5)
     p.add_argument("--poison-bound", type=float, default=120.0)
     p.add_argument("--api-key", choices=["on", "off"], default="off")
     p.add_argument("--fuzz-seconds", type=int, default=60)
@@ -1244,6 +1346,8 @@ def main() -> int:
     p.add_argument("--stall", choices=["clickhouse", "dead-letter"], default="clickhouse")
     p.add_argument("--sigterm-bound", type=float, default=10.0)
     a = p.parse_args()
+    global BATCH
+    BATCH = a.batch
     if a.scenario == "bounce" and not a.server:
         p.error("bounce needs --server")
     if not os.access(BIN, os.X_OK):

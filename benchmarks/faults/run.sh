@@ -49,13 +49,13 @@ failed=0
 
 if [[ $MODE == full ]]; then
     COMMON=(--events 100000 --products 2000 --seed "${FAULTS_SEED:-7}")
-    KILLS=(--kills 20 --kill-min 2 --kill-max 20)
+    KILLS=(--kills 20 --kill-min 2 --kill-max 8 --batch 2000)
     BOUNCE=(--events 20000 --down 20)
     FUZZ=(--fuzz-seconds 300 --fuzz-examples 300)
     BOUND=(--bound 900)
 else
     COMMON=(--events 20000 --products 500 --seed "${FAULTS_SEED:-7}")
-    KILLS=(--kills 5 --kill-min 2 --kill-max 12)
+    KILLS=(--kills 5 --kill-min 2 --kill-max 6)
     BOUNCE=(--events 6000 --down 20)
     FUZZ=(--fuzz-seconds 40 --fuzz-examples 30)
     BOUND=(--bound 300)
@@ -100,6 +100,13 @@ if [[ ! -x "$VECTORSTREAM_BIN" ]]; then
     say "FAIL setup: no vectorstream binary at $VECTORSTREAM_BIN (swift build -c release)"
     echo "0 passed, 1 failed"; exit 1
 fi
+# A snapshot of the binary: a rebuild during the run must not change what is tested halfway. It loads librdkafka
+# from .vendor/lib through its rpath, which a copy elsewhere loses, hence LD_LIBRARY_PATH.
+mkdir -p "$VECTORSTREAM_RUN_DIR/bin"
+cp -f "$VECTORSTREAM_BIN" "$VECTORSTREAM_RUN_DIR/bin/vectorstream"
+say "binary: $VECTORSTREAM_BIN ($(stat -c '%y' "$VECTORSTREAM_BIN" | cut -d. -f1), sha256 $(sha256sum "$VECTORSTREAM_BIN" | cut -c1-12)); git $(git rev-parse --short HEAD)$(git diff --quiet -- Sources || echo ' + uncommitted Sources changes')"
+export VECTORSTREAM_BIN="$VECTORSTREAM_RUN_DIR/bin/vectorstream"
+export LD_LIBRARY_PATH="$ROOT/.vendor/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 for mod in confluent_kafka schemathesis; do
     if ! "$PY" -c "import $mod" 2>/dev/null; then
         say "FAIL setup: python module $mod missing (scripts/setup.sh installs it)"
