@@ -73,9 +73,11 @@ struct PipelineAssembly: Sendable {
         if configuration.kafka.brokers != nil {
             let kafka = try KafkaConfiguration(settings: configuration.kafka, clientID: configuration.pipeline.workerID)
             // The local dead-letter store takes what the topic refuses outright, so a poison record never stalls intake.
-            deadLetters = try KafkaDeadLetterSink(configuration: kafka, workerID: configuration.pipeline.workerID,
-                                                  maxPayloadBytes: configuration.kafka.deadLetterMaxBytes,
-                                                  fallback: sqlite)
+            let topic = try KafkaDeadLetterSink(configuration: kafka, workerID: configuration.pipeline.workerID,
+                                                maxPayloadBytes: configuration.kafka.deadLetterMaxBytes,
+                                                fallback: sqlite)
+            // A local copy (table only, no file) is what the console's dead-letter samples read.
+            deadLetters = MirroredDeadLetterSink(primary: topic, mirror: SQLiteEventStore(database: database))
             notifier = try KafkaNotifier(configuration: kafka)
             logger.info("dead letters and notifications on Kafka")
         }

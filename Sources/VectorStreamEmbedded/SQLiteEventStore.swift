@@ -7,7 +7,7 @@ import VectorStreamCore
 /// Events and their per-minute aggregates in SQLite; the embedded `EventSink` and `AnalyticsStore`.
 ///
 /// Idempotent by event id: a replayed batch inserts nothing and aggregates only what was new.
-public final class SQLiteEventStore: EventSink, AnalyticsStore, DeadLetterSink, HealthCheckable, Sendable {
+public final class SQLiteEventStore: EventSink, AnalyticsStore, DeadLetterSink, DeadLetterReader, HealthCheckable, Sendable {
     private let database: EmbeddedDatabase
     private let deadLetterFile: String?
     private let storedCounter = Counter(label: "vectorstream_sink_rows_total", dimensions: [("sink", "sqlite")])
@@ -172,6 +172,40 @@ public final class SQLiteEventStore: EventSink, AnalyticsStore, DeadLetterSink, 
     public func deadLetterCount() async throws -> Int64 {
         try await database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters") ?? 0 }
     }
+
+    /// Newest first, paged by cursor; `reason` filters by code.
+    public func deadLetters(reason: String?, limit: Int, before: DeadLetterCursor?) async throws -> [DeadLetterSample] {
+        try await database.pool.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let reason {
+                conditions.append("code = ?")
+                _ = arguments.append(contentsOf: [reason])
+            }
+            if let before {
+                conditions.append("""
+                    (rejected_at < ? OR (rejected_at = ? AND (source_topic > ? OR (source_topic = ? AND \
+                    (source_partition < ? OR (source_partition = ? AND source_offset < ?))))))
+                    """)
+                _ = arguments.append(contentsOf: [before.rejectedAt, before.rejectedAt, before.topic, before.topic,
+                                                  Int64(before.partition), Int64(before.partition), before.offset])
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            _ = arguments.append(contentsOf: [max(0, min(limit, 1_000))])
+            return try Row.fetchAll(db, sql: """
+                SELECT source_topic, source_partition, source_offset, code, reason, rejected_at, raw FROM dead_letters
+                \(whereClause)
+                ORDER BY rejected_at DESC, source_topic ASC, source_partition DESC, source_offset DESC LIMIT ?
+                """, arguments: arguments).map { row in
+                let raw: Data = row[6]
+                return DeadLetterSample(code: row[3], reason: row[4],
+                                        position: SourcePosition(topic: row[0], partition: row[1], offset: row[2]),
+                                        rejectedAt: row[5], raw: Array(raw))
+            }
+        }
+    }
+
+    public func deadLetterCounts() async throws -> [String: Int64] { try await deadLettersByCode() }
 
     /// Rejections by reason code, for summaries.
     public func deadLettersByCode() async throws -> [String: Int64] {

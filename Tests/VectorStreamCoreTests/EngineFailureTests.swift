@@ -50,6 +50,11 @@ struct EngineFailureTests {
         func acknowledge(_ token: CommitToken) async throws {
             acknowledged.withLock { $0.append(contentsOf: token.nextOffsets.values) }
         }
+
+        func lag() async -> [TopicPartition: Int64] {
+            let read = cursor.withLock { $0 }
+            return [TopicPartition(topic: "t", partition: 0): Int64(records.count - read)]
+        }
     }
 
     /// Dedup whose answers a test scripts: keys listed in `heldUntil` are `heldElsewhere` for that many claims.

@@ -59,5 +59,9 @@ struct RecentActivityTests {
         #expect(stats.recentStoredPerSecond > 0)
         #expect(stats.recentWindowSeconds >= 1)
         #expect(stats.recentLatencyP99Millis > 0)
+        let stages = Set(stats.recentStageMillis.keys)
+        #expect(stages.isSuperset(of: ["parse", "dedup", "embed", "upsert", "store", "acknowledge"]), "\(stages)")
+        #expect(stats.recentStageMillis.values.allSatisfy { $0.p99Millis >= $0.p50Millis && $0.batches > 0 })
+        #expect(stats.lagByPartition == ["t[0]": 0])
     }
 }

@@ -114,6 +114,7 @@ public final class MicroBatchEngine: Sendable {
         var lastBatchEmbedded = 0
         var stopRequested = false
         var recent = RecentActivity()
+        var lagByPartition: [String: Int64] = [:]
         /// Products known to be stored with their current text: skips hashing and the vector store round trip.
         var knownProducts: [String: KnownProduct] = [:]
     }
@@ -150,6 +151,12 @@ public final class MicroBatchEngine: Sendable {
             let minute = s.recent.latency(now: now)
             stats.recentLatencyP50Millis = minute.quantileMillis(0.5)
             stats.recentLatencyP99Millis = minute.quantileMillis(0.99)
+            for (stage, histogram) in s.recent.stageLatency(now: now) {
+                stats.recentStageMillis[stage.rawValue] = StageLatency(
+                    p50Millis: histogram.quantileMillis(0.5), p99Millis: histogram.quantileMillis(0.99),
+                    batches: histogram.count)
+            }
+            stats.lagByPartition = s.lagByPartition
             stats.updatedAt = wallClockMillis()
             return stats
         }
@@ -207,10 +214,14 @@ public final class MicroBatchEngine: Sendable {
                     s.steadyNanos += iterationNanos
                 }
             }
-            for (partition, lag) in await stages.source.lag() {
+            let lags = await stages.source.lag()
+            for (partition, lag) in lags {
                 Gauge(label: "vectorstream_consumer_lag", dimensions: [("topic", partition.topic),
                                                                        ("partition", String(partition.partition))])
                     .record(lag)
+            }
+            state.withLock { s in
+                s.lagByPartition = Dictionary(uniqueKeysWithValues: lags.map { ($0.key.description, $0.value) })
             }
             await publishLiveState()
         }
@@ -298,6 +309,7 @@ public final class MicroBatchEngine: Sendable {
     func process(_ batch: RecordBatch, deadLettersStored: inout Bool) async throws -> BatchOutcome {
         let batchStart = ContinuousClock.now
         metrics.batchSize.record(batch.records.count)
+        var times = StageTimes()
 
         // Parse and validate.
         var accepted: [AcceptedEvent] = []
@@ -312,9 +324,11 @@ public final class MicroBatchEngine: Sendable {
                 rejected.append(RejectedRecord(raw: record.bytes, reason: reason, position: record.position))
             }
         }
-        metrics.parse.recordInterval(since: batchStart)
+        times.add(.parse, since: batchStart)
         if !deadLettersStored {
+            let deadLetterStart = ContinuousClock.now
             if !rejected.isEmpty { try await stages.deadLetters.store(rejected) }
+            if !rejected.isEmpty { times.add(.deadLetters, since: deadLetterStart) }
             deadLettersStored = true
             // Counted when stored, so the figures agree with the dead-letter store even if the batch never ends.
             state.withLock {
@@ -356,29 +370,28 @@ public final class MicroBatchEngine: Sendable {
                 }
             }
             let dedupElapsed = dedupStart.duration(to: .now)
-            let nanos = UInt64(dedupElapsed.components.seconds) * 1_000_000_000
+            dedupNanos += UInt64(dedupElapsed.components.seconds) * 1_000_000_000
                 + UInt64(dedupElapsed.components.attoseconds / 1_000_000_000)
-            dedupNanos += nanos
-            metrics.dedup.recordNanoseconds(Int64(nanos))
+            times.add(.dedup, since: dedupStart)
 
             if !won.isEmpty {
                 let wonKeys = won.map(\.event.eventID)
                 do {
                     // Embed only products whose record is new, and upsert one vector per product.
-                    let embedStart = ContinuousClock.now
-                    guard let (ids, hits) = try await embedNewProducts(in: won) else {
+                    guard let (ids, hits) = try await embedNewProducts(in: won, times: &times) else {
                         try? await stages.dedup.release(wonKeys, in: .event)
                         return .abandoned
                     }
                     embeddedIDs += ids
                     cacheHits += hits
-                    metrics.embed.recordInterval(since: embedStart)
 
                     // Store events (idempotent), then mark them done for every worker.
                     let storeStart = ContinuousClock.now
                     try await stages.events.store(won)
-                    metrics.store.recordInterval(since: storeStart)
+                    times.add(.store, since: storeStart)
+                    let confirmStart = ContinuousClock.now
                     try await stages.dedup.confirm(wonKeys, in: .event)
+                    times.add(.dedup, since: confirmStart)
                 } catch {
                     // Give the claims back so the retry (or another worker) processes them; nothing was acknowledged.
                     try? await stages.dedup.release(wonKeys, in: .event)
@@ -398,6 +411,7 @@ public final class MicroBatchEngine: Sendable {
             interval = min(interval * 2, .seconds(2))
         }
 
+        let acknowledgeStart = ContinuousClock.now
         if !embeddedIDs.isEmpty, let notifier = stages.notifier {
             try await notifier.embeddingsReady(EmbeddingsReady(
                 productIDs: embeddedIDs, modelVersion: stages.embedder.modelVersion,
@@ -405,6 +419,7 @@ public final class MicroBatchEngine: Sendable {
         }
         try await stages.source.acknowledge(batch.commitToken)
         if !fresh.isEmpty, let cache = stages.queryCache { try? await cache.invalidateAll() }
+        times.add(.acknowledge, since: acknowledgeStart)
 
         let done = monotonicNanos()
         state.withLock { s in
@@ -419,6 +434,9 @@ public final class MicroBatchEngine: Sendable {
             s.lastBatchEmbedded = embeddedIDs.count
             let second = Int64(done / 1_000_000_000)
             s.recent.add(at: second, read: Int64(batch.records.count), stored: Int64(fresh.count))
+            for (k, stage) in PipelineStage.allCases.enumerated() where times.ran[k] {
+                s.recent.addStage(stage, at: second, nanos: times.nanos[k])
+            }
             for event in accepted {
                 let nanos = done &- min(done, event.arrivalNanos)
                 s.latency.record(nanos: nanos)
@@ -433,6 +451,9 @@ public final class MicroBatchEngine: Sendable {
         for event in accepted {
             metrics.endToEnd.recordNanoseconds(Int64(done &- min(done, event.arrivalNanos)))
         }
+        for (k, stage) in PipelineStage.allCases.enumerated() where times.ran[k] {
+            metrics.stages[stage]?.recordNanoseconds(Int64(times.nanos[k]))
+        }
         metrics.batch.recordInterval(since: batchStart)
         return .stored
     }
@@ -445,7 +466,7 @@ public final class MicroBatchEngine: Sendable {
     /// Record claims only keep two workers off the same record: each is released as soon as its vector is
     /// upserted (the store then answers for it), never marked done, so a product can return to an earlier text
     /// or price (a sale that ends), and a worker never holds a record claim while it waits.
-    private func embedNewProducts(in events: [AcceptedEvent]) async throws -> ([String], Int)? {
+    private func embedNewProducts(in events: [AcceptedEvent], times: inout StageTimes) async throws -> ([String], Int)? {
         let modelVersion = stages.embedder.modelVersion
         // Each product's state as of its last event in the batch, hashed only where it differs from the known one
         // (comparing the fields is far cheaper than hashing them).
@@ -465,7 +486,9 @@ public final class MicroBatchEngine: Sendable {
         // worker does): a product whose writer crashed must not stay without its vector.
         while !latest.isEmpty {
             // Already stored under the same hash (a restart, another worker)?
+            let lookupStart = ContinuousClock.now
             let stored = try await stages.vectors.contentHashes(forProducts: Array(latest.keys))
+            times.add(.upsert, since: lookupStart)
             var learned: [String: KnownProduct] = [:]
             for (id, entry) in stored where latest[id]?.record == entry.contentHash && entry.modelVersion == modelVersion {
                 learned[id] = KnownProduct(latest[id]!.product, record: entry.contentHash)
@@ -477,7 +500,9 @@ public final class MicroBatchEngine: Sendable {
             // Claim the records: two workers never write the same one.
             let candidates = latest.sorted { $0.key < $1.key }
             let keys = candidates.map { "\($0.key):\($0.value.record)" }
+            let claimStart = ContinuousClock.now
             let outcomes = try await stages.dedup.claim(keys, in: .productText)
+            times.add(.dedup, since: claimStart)
             var todo: [(id: String, product: Product, textHash: String, record: String)] = []
             var won: [String] = []
             for (index, entry) in candidates.enumerated() {
@@ -494,12 +519,14 @@ public final class MicroBatchEngine: Sendable {
             }
             if !todo.isEmpty {
                 do {
-                    cacheHits += try await writeVectors(todo, modelVersion: modelVersion)
+                    cacheHits += try await writeVectors(todo, modelVersion: modelVersion, times: &times)
                 } catch {
                     try? await stages.dedup.release(won, in: .productText)
                     throw error
                 }
+                let releaseStart = ContinuousClock.now
                 try await stages.dedup.release(won, in: .productText)
+                times.add(.dedup, since: releaseStart)
                 upserted += todo.map(\.id)
             }
             guard !latest.isEmpty else { break }
@@ -511,7 +538,8 @@ public final class MicroBatchEngine: Sendable {
 
     /// Embeds (or takes from the cache) and upserts the claimed product records; returns the cache hits.
     private func writeVectors(_ todo: [(id: String, product: Product, textHash: String, record: String)],
-                              modelVersion: String) async throws -> Int {
+                              modelVersion: String, times: inout StageTimes) async throws -> Int {
+        let embedStart = ContinuousClock.now
         var vectors = [[Float]?](repeating: nil, count: todo.count)
         var cacheHits = 0
         if let cache = stages.embeddingCache {
@@ -528,6 +556,8 @@ public final class MicroBatchEngine: Sendable {
                 try await cache.store(fresh)
             }
         }
+        times.add(.embed, since: embedStart)
+        let upsertStart = ContinuousClock.now
         let now = wallClockMillis()
         let records = todo.indices.map { i in
             ProductVector(productID: todo[i].id, vector: vectors[i]!, name: todo[i].product.name,
@@ -535,6 +565,7 @@ public final class MicroBatchEngine: Sendable {
                           modelVersion: modelVersion, contentHash: todo[i].record, updatedAt: now)
         }
         try await stages.vectors.upsert(records)
+        times.add(.upsert, since: upsertStart)
         state.withLock { s in
             for entry in todo { s.knownProducts[entry.id] = KnownProduct(entry.product, record: entry.record) }
         }
@@ -554,6 +585,21 @@ public final class MicroBatchEngine: Sendable {
             logger.debug("live state not published", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Time spent per stage in one batch (a stage may run in several rounds: claims waited for).
+struct StageTimes: Sendable {
+    var nanos = [UInt64](repeating: 0, count: PipelineStage.allCases.count)
+    var ran = [Bool](repeating: false, count: PipelineStage.allCases.count)
+
+    mutating func add(_ stage: PipelineStage, since start: ContinuousClock.Instant) {
+        let d = start.duration(to: .now)
+        let k = PipelineStage.allCases.firstIndex(of: stage)!
+        nanos[k] += UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
+        ran[k] = true
+    }
+
+    func nanos(_ stage: PipelineStage) -> UInt64 { nanos[PipelineStage.allCases.firstIndex(of: stage)!] }
 }
 
 /// A product whose vector is stored, remembered by the text it was embedded from.
@@ -589,10 +635,10 @@ struct EngineMetrics: Sendable {
     let retries = Counter(label: "vectorstream_batch_retries_total")
     let permanentFailures = Counter(label: "vectorstream_batch_permanent_failures_total")
     let batchSize = Recorder(label: "vectorstream_batch_size", aggregate: true)
-    let parse = Timer(label: "vectorstream_stage_duration_seconds", dimensions: [("stage", "parse")])
-    let dedup = Timer(label: "vectorstream_stage_duration_seconds", dimensions: [("stage", "dedup")])
-    let embed = Timer(label: "vectorstream_stage_duration_seconds", dimensions: [("stage", "embed")])
-    let store = Timer(label: "vectorstream_stage_duration_seconds", dimensions: [("stage", "store")])
+    /// One timer per stage, as `vectorstream_stage_duration_seconds{stage=...}`.
+    let stages: [PipelineStage: Timer] = Dictionary(uniqueKeysWithValues: PipelineStage.allCases.map {
+        ($0, Timer(label: "vectorstream_stage_duration_seconds", dimensions: [("stage", $0.rawValue)]))
+    })
     let batch = Timer(label: "vectorstream_batch_duration_seconds")
     let endToEnd = Timer(label: "vectorstream_end_to_end_latency_seconds")
 }

@@ -30,6 +30,10 @@ public struct PipelineStats: Sendable, Hashable, Codable {
     /// End-to-end latency over the last minute (the since-start figures keep a cold start's forever).
     public var recentLatencyP50Millis: Double = 0
     public var recentLatencyP99Millis: Double = 0
+    /// Time each stage took per batch over the last minute, by `PipelineStage` name.
+    public var recentStageMillis: [String: StageLatency] = [:]
+    /// Messages not yet committed, per partition this worker owns ("topic[partition]"), after its last batch.
+    public var lagByPartition: [String: Int64] = [:]
     public var updatedAt: EpochMillis = 0
 
     public init() {}
@@ -58,6 +62,8 @@ public struct PipelineStats: Sendable, Hashable, Codable {
         case recentRejectedPerSecond = "recent_rejected_per_second"
         case recentLatencyP50Millis = "recent_latency_p50_ms"
         case recentLatencyP99Millis = "recent_latency_p99_ms"
+        case recentStageMillis = "recent_stage_ms"
+        case lagByPartition = "lag_by_partition"
         case updatedAt = "updated_at"
     }
 
@@ -89,7 +95,39 @@ public struct PipelineStats: Sendable, Hashable, Codable {
         recentRejectedPerSecond = try double(.recentRejectedPerSecond)
         recentLatencyP50Millis = try double(.recentLatencyP50Millis)
         recentLatencyP99Millis = try double(.recentLatencyP99Millis)
+        recentStageMillis = try c.decodeIfPresent([String: StageLatency].self, forKey: .recentStageMillis) ?? [:]
+        lagByPartition = try c.decodeIfPresent([String: Int64].self, forKey: .lagByPartition) ?? [:]
         updatedAt = try int(.updatedAt)
+    }
+}
+
+/// The stages a batch passes through, as measured and reported (metrics label `stage`, /status).
+public enum PipelineStage: String, CaseIterable, Sendable, Hashable, Codable {
+    case parse
+    case deadLetters = "dead_letters"
+    case dedup
+    case embed
+    case upsert
+    case store
+    case acknowledge
+}
+
+/// A stage's time per batch over the last minute.
+public struct StageLatency: Sendable, Hashable, Codable {
+    public var p50Millis: Double
+    public var p99Millis: Double
+    public var batches: Int64
+
+    public init(p50Millis: Double, p99Millis: Double, batches: Int64) {
+        self.p50Millis = p50Millis
+        self.p99Millis = p99Millis
+        self.batches = batches
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case p50Millis = "p50_ms"
+        case p99Millis = "p99_ms"
+        case batches
     }
 }
 
@@ -161,6 +199,7 @@ public struct RecentActivity: Sendable {
 
     private var seconds = [Second](repeating: Second(), count: 60)
     private var slots = [Slot](repeating: Slot(), count: 7)
+    private var stageSlots = [[Slot]](repeating: [Slot](repeating: Slot(), count: 7), count: PipelineStage.allCases.count)
 
     public init() {}
 
@@ -179,6 +218,27 @@ public struct RecentActivity: Sendable {
         let i = Int(slot % 7)
         if slots[i].epoch != slot { slots[i] = Slot(epoch: slot) }
         slots[i].latency.record(nanos: nanos)
+    }
+
+    /// Records the time one stage took for one batch.
+    public mutating func addStage(_ stage: PipelineStage, at now: Int64, nanos: UInt64) {
+        let k = PipelineStage.allCases.firstIndex(of: stage)!
+        let slot = now / 10
+        let i = Int(slot % 7)
+        if stageSlots[k][i].epoch != slot { stageSlots[k][i] = Slot(epoch: slot) }
+        stageSlots[k][i].latency.record(nanos: nanos)
+    }
+
+    /// Each stage's time per batch in the last minute (stages with no batch are left out).
+    public func stageLatency(now: Int64) -> [PipelineStage: LatencyHistogram] {
+        let current = now / 10
+        var out: [PipelineStage: LatencyHistogram] = [:]
+        for (k, stage) in PipelineStage.allCases.enumerated() {
+            var merged = LatencyHistogram()
+            for slot in stageSlots[k] where slot.epoch >= current - 6 && slot.epoch <= current { merged.merge(slot.latency) }
+            if merged.count > 0 { out[stage] = merged }
+        }
+        return out
     }
 
     /// Per-second rates of (read, stored, rejected) over the `window` seconds up to and including `now`, or
