@@ -1,65 +1,118 @@
 import Foundation
 import Hummingbird
+import Logging
 import VectorStreamCore
 
 /// The route logic, separate from routing so each answer reads as one function.
 struct APIHandlers: Sendable {
+    /// The dependencies, each store behind its guard (deadline + breaker).
     let dependencies: APIDependencies
     let configuration: APIServerConfiguration
+    /// One per guarded dependency, in the order /health lists them.
+    let guards: [DependencyGuard]
 
-    init(dependencies: APIDependencies, configuration: APIServerConfiguration) {
-        self.dependencies = dependencies
+    init(dependencies: APIDependencies, configuration: APIServerConfiguration, logger: Logger) {
         self.configuration = configuration
+        let breaker = CircuitBreaker.Configuration(failureThreshold: configuration.breakerFailureThreshold,
+                                                   cooldown: configuration.breakerCooldown)
+        func guarded(_ name: String) -> DependencyGuard {
+            DependencyGuard(name: name, timeout: configuration.readTimeout, breaker: breaker, logger: logger)
+        }
+        var d = dependencies
+        var guards: [DependencyGuard] = []
+        let vectors = guarded("vector_store"), analytics = guarded("analytics_store")
+        d.vectors = GuardedVectorStore(inner: dependencies.vectors, guarded: vectors)
+        d.analytics = GuardedAnalyticsStore(inner: dependencies.analytics, guarded: analytics)
+        guards += [vectors, analytics]
+        if let cache = dependencies.queryCache {
+            let g = guarded("query_cache")
+            d.queryCache = GuardedQueryCache(inner: cache, guarded: g)
+            guards.append(g)
+        }
+        if let live = dependencies.liveState {
+            let g = guarded("live_state")
+            d.liveState = GuardedLiveState(inner: live, guarded: g)
+            guards.append(g)
+        }
+        self.dependencies = d
+        self.guards = guards
     }
 
     // MARK: Probes
 
-    func health() async -> Response {
+    /// Each health check's answer and latency, and each guarded dependency's breaker. A dependency that is
+    /// down makes the whole `down` (503); one degraded, or a breaker that is not closed, makes it `degraded`.
+    func health() async throws -> Response {
         let results = await checkAll()
         var overall = "ok"
         var dependencies: [String: Any] = [:]
-        for (name, health) in results {
-            switch health {
-            case .ok: dependencies[name] = ["status": "ok"]
+        for check in results {
+            var entry: [String: Any] = ["latency_ms": Self.milliseconds(check.latency)]
+            switch check.health {
+            case .ok: entry["status"] = "ok"
             case .degraded(let reason):
-                dependencies[name] = ["status": "degraded", "reason": reason]
+                entry["status"] = "degraded"
+                entry["reason"] = reason
                 if overall == "ok" { overall = "degraded" }
             case .down(let reason):
-                dependencies[name] = ["status": "down", "reason": reason]
+                entry["status"] = "down"
+                entry["reason"] = reason
                 overall = "down"
             }
+            dependencies[check.name] = entry
         }
-        return JSON.response(["status": overall, "dependencies": dependencies],
-                             status: overall == "down" ? .serviceUnavailable : .ok)
+        var breakers: [String: Any] = [:]
+        for g in guards {
+            let s = g.breaker.snapshot()
+            var entry: [String: Any] = [
+                "state": s.state.rawValue,
+                "since": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(s.sinceWallMillis) / 1000)),
+                "consecutive_failures": s.consecutiveFailures,
+                "last_error": s.lastError ?? NSNull(),
+                "last_latency_ms": s.lastLatency.map(Self.milliseconds) ?? NSNull(),
+            ]
+            if let after = s.retryAfter { entry["retry_after_ms"] = Self.milliseconds(after) }
+            breakers[g.name] = entry
+            if s.state != .closed, overall == "ok" { overall = "degraded" }
+        }
+        return try JSON.response(["status": overall, "dependencies": dependencies, "breakers": breakers],
+                                 status: overall == "down" ? .serviceUnavailable : .ok)
     }
 
-    func ready() async -> Response {
-        let down = await checkAll().filter { if case .down = $0.1 { return true } else { return false } }.map(\.0)
-        if down.isEmpty { return JSON.response(["ready": true]) }
-        return JSON.response(["ready": false, "waiting_for": down.sorted()], status: .serviceUnavailable)
+    func ready() async throws -> Response {
+        let down = await checkAll().filter { if case .down = $0.health { return true } else { return false } }.map(\.name)
+        if down.isEmpty { return try JSON.response(["ready": true]) }
+        return try JSON.response(["ready": false, "waiting_for": down.sorted()], status: .serviceUnavailable)
     }
 
-    /// Each dependency checked concurrently, none allowed more than two seconds.
-    private func checkAll() async -> [(String, DependencyHealth)] {
-        await withTaskGroup(of: (String, DependencyHealth).self) { group in
+    /// Each dependency checked concurrently, none waited for longer than the read timeout (a check that ignores
+    /// cancellation is left behind, not awaited).
+    private func checkAll() async -> [(name: String, health: DependencyHealth, latency: Duration)] {
+        let timeout = configuration.readTimeout
+        return await withTaskGroup(of: (name: String, health: DependencyHealth, latency: Duration).self) { group in
             for dependency in dependencies.health {
                 group.addTask {
-                    await withTaskGroup(of: DependencyHealth?.self) { race in
-                        race.addTask { await dependency.checkHealth() }
-                        race.addTask {
-                            try? await Task.sleep(for: .seconds(2))
-                            return Task.isCancelled ? nil : .down("no answer within 2 s")
-                        }
-                        let first = await race.next()!
-                        race.cancelAll()
-                        return (dependency.dependencyName, first ?? .down("no answer"))
+                    let start = ContinuousClock.now
+                    let health: DependencyHealth
+                    do {
+                        health = try await withDeadline(timeout) { await dependency.checkHealth() }
+                    } catch let error as DeadlineExceeded {
+                        health = .down(error.description)
+                    } catch {
+                        health = .down("no answer")
                     }
+                    return (dependency.dependencyName, health, ContinuousClock.now - start)
                 }
             }
-            var all: [(String, DependencyHealth)] = []
+            var all: [(name: String, health: DependencyHealth, latency: Duration)] = []
             for await result in group { all.append(result) }
-            return all.sorted { $0.0 < $1.0 }
+            return all.sorted { $0.name < $1.name }
         }
+    }
+
+    static func milliseconds(_ d: Duration) -> Double {
+        let c = d.components
+        return ((Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15) * 1000).rounded() / 1000
     }
 
     func metrics() -> Response {
@@ -68,21 +121,47 @@ struct APIHandlers: Sendable {
         return JSON.bytesResponse(buffer, contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 
-    /// The pipeline's figures: this process's and every worker's in live state.
+    /// The pipeline's figures: this process's and every worker's in live state. Never blocks: each part is
+    /// bounded by the read timeout (and fails at once while its breaker is open), and what could not be read
+    /// is named in `unavailable` instead of holding the answer.
     func status() async throws -> Response {
-        var workers: [String: Any] = [:]
-        if let live = dependencies.liveState, let all = try? await live.workers() {
-            for (name, stats) in all { workers[name] = Self.object(stats) }
+        let live = dependencies.liveState, vectors = dependencies.vectors
+        async let workersPart = Self.attempt { () async throws -> [String: PipelineStats]? in try await live?.workers() }
+        async let countPart = Self.attempt { try await vectors.count() }
+        var unavailable: [String: Any] = [:]
+        var body: [String: Any] = ["model_version": dependencies.embedder.modelVersion]
+        switch await workersPart {
+        case .success(let all?):
+            var workers: [String: Any] = [:]
+            for (name, stats) in all { workers[name] = try Self.object(stats) }
+            body["workers"] = workers
+        case .success(nil):
+            body["workers"] = [String: Any]()
+        case .failure(let error):
+            body["workers"] = NSNull()
+            unavailable["live_state"] = Self.reason(error)
         }
-        var body: [String: Any] = ["workers": workers]
-        if let local = dependencies.localStats { body["local"] = Self.object(local()) }
-        body["vectors"] = (try? await dependencies.vectors.count()) ?? NSNull()
-        body["model_version"] = dependencies.embedder.modelVersion
-        return JSON.response(body)
+        switch await countPart {
+        case .success(let n): body["vectors"] = n
+        case .failure(let error):
+            body["vectors"] = NSNull()
+            unavailable["vector_store"] = Self.reason(error)
+        }
+        if let local = dependencies.localStats { body["local"] = try Self.object(local()) }
+        if !unavailable.isEmpty { body["unavailable"] = unavailable }
+        return try JSON.response(body)
     }
 
-    static func object(_ stats: PipelineStats) -> Any {
-        (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(stats))) ?? [:]
+    static func attempt<T>(_ operation: () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await operation()) } catch { return .failure(error) }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        (error as? DependencyUnavailable)?.detail ?? "failed"
+    }
+
+    static func object(_ stats: PipelineStats) throws -> Any {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats))
     }
 
     // MARK: Search
@@ -99,8 +178,8 @@ struct APIHandlers: Sendable {
         guard let text = object["text"] as? String else { throw APIError.badRequest("\"text\" is required and must be a string") }
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw APIError.badRequest("\"text\" must not be empty") }
-        guard text.utf8.count <= 4096 else { throw APIError.badRequest("\"text\" is over 4096 bytes") }
-        let k = try Self.integer(object["k"], name: "k", default: 10, range: 1...100)
+        guard text.unicodeScalars.count <= 4096 else { throw APIError.badRequest("\"text\" is over 4096 characters") }
+        let k = try Self.integer(object["k"], name: "k", default: 10, range: 1...100, allowText: false)
         var filter = SearchFilter()
         if let f = object["filter"], !(f is NSNull) {
             guard let f = f as? [String: Any] else { throw APIError.badRequest("\"filter\" must be an object") }
@@ -134,7 +213,7 @@ struct APIHandlers: Sendable {
         else { throw APIError.notFound("no product '\(id)' has a vector of the current model") }
         let hits = try await dependencies.vectors.search(product.vector, k: k, filter: SearchFilter(excludedProductIDs: [id]),
                                                          modelVersion: product.modelVersion)
-        return JSON.response(["product_id": id, "k": k, "results": hits.map(Self.object)])
+        return try JSON.response(["product_id": id, "k": k, "results": hits.map(Self.object)])
     }
 
     /// Weighted, recency-decayed mean of the user's recent products, minus what they bought; popular items otherwise.
@@ -172,7 +251,7 @@ struct APIHandlers: Sendable {
             let query = profile.map { $0 / norm }
             let hits = try await dependencies.vectors.search(query, k: k, filter: SearchFilter(excludedProductIDs: bought),
                                                              modelVersion: dependencies.embedder.modelVersion)
-            return JSON.response(["user_id": userID, "strategy": "personalized", "based_on": used,
+            return try JSON.response(["user_id": userID, "strategy": "personalized", "based_on": used,
                                   "results": hits.map(Self.object)])
         }
         // No usable history: the most bought products of the last week, then the most viewed.
@@ -183,7 +262,7 @@ struct APIHandlers: Sendable {
             let have = Set(popular.map(\.productID))
             popular += viewed.filter { !have.contains($0.productID) }.prefix(k - popular.count)
         }
-        return JSON.response(["user_id": userID, "strategy": "popular", "based_on": 0, "results": popular.map {
+        return try JSON.response(["user_id": userID, "strategy": "popular", "based_on": 0, "results": popular.map {
             ["product_id": $0.productID, "name": $0.name, "category": $0.category, "count": $0.count] as [String: Any]
         }])
     }
@@ -234,7 +313,8 @@ struct APIHandlers: Sendable {
         if let cache = dependencies.queryCache, let hit = try? await cache.cached(key) {
             return JSON.bytesResponse(hit)
         }
-        let bytes = JSON.encode(try await compute())
+        // Encoded before it is cached: a document that cannot be encoded is a 500 (thrown), never stored.
+        let bytes = try JSON.encode(try await compute())
         if let cache = dependencies.queryCache { try? await cache.store(key, value: bytes, ttl: configuration.queryCacheTTL) }
         return JSON.bytesResponse(bytes)
     }
@@ -250,11 +330,13 @@ struct APIHandlers: Sendable {
         try integer(query["minutes"].map { String($0) }, name: "minutes", default: 60, range: 1...525_600)
     }
 
-    static func integer(_ value: Any?, name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+    /// An integer from a query parameter (text) or a JSON body (a number; text only when `allowText`).
+    static func integer(_ value: Any?, name: String, default fallback: Int, range: ClosedRange<Int>,
+                        allowText: Bool = true) throws -> Int {
         guard let value, !(value is NSNull) else { return fallback }
         let number: Int?
         switch value {
-        case let s as String: number = Int(s)
+        case let s as String where allowText: number = Int(s)
         case let n as NSNumber where !isBool(n):
             number = n.doubleValue == n.doubleValue.rounded() && abs(n.doubleValue) < 1e15 ? Int(n.doubleValue) : nil
         default: number = nil
@@ -279,9 +361,64 @@ struct APIHandlers: Sendable {
         return t == "c" || t == "B"
     }
 
+    /// 1 to 256 characters (Unicode scalars, as JSON Schema counts them), none of them a control character
+    /// (U+0000-U+001F, U+007F-U+009F): the OpenAPI document's `maxLength` and `pattern` say the same.
     static func checkID(_ id: String, name: String) throws {
-        guard !id.isEmpty, id.utf8.count <= 256, !id.contains(where: { $0.isNewline || $0 == "\0" }) else {
-            throw APIError.badRequest("\(name) must be 1 to 256 printable characters")
+        let count = id.unicodeScalars.count
+        guard count >= 1, count <= 256, !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError.badRequest("\(name) must be 1 to 256 characters, none of them a control character")
+        }
+    }
+
+    /// A path parameter percent-decoded (UTF-8): `p%2D1` is `p-1`, `caf%C3%A9` is `café`. A broken escape or
+    /// bytes that are not UTF-8 are a bad request.
+    static func pathParameter(_ raw: String, name: String) throws -> String {
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.utf8.count)
+        var i = raw.utf8.startIndex
+        let utf8 = raw.utf8
+        func hex(_ b: UInt8) -> UInt8? {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): b - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        while i < utf8.endIndex {
+            let b = utf8[i]
+            if b == UInt8(ascii: "%") {
+                let h = utf8.index(after: i)
+                guard h < utf8.endIndex, utf8.index(after: h) < utf8.endIndex,
+                      let hi = hex(utf8[h]), let lo = hex(utf8[utf8.index(after: h)])
+                else { throw APIError.badRequest("\(name) has a broken percent escape") }
+                bytes.append(hi << 4 | lo)
+                i = utf8.index(h, offsetBy: 2)
+            } else {
+                bytes.append(b)
+                i = utf8.index(after: i)
+            }
+        }
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw APIError.badRequest("\(name) is not UTF-8 once percent-decoded")
+        }
+        return decoded
+    }
+
+    /// POST bodies are JSON: another (or no) `Content-Type` is a 415, and a `Content-Length` over the limit a
+    /// 413 before any of the body is read.
+    func checkJSONBody(_ headers: HTTPFields) throws {
+        let type = headers[.contentType].map { $0.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased() }
+        guard type == "application/json" else {
+            throw APIError(.unsupportedMediaType, "unsupported_media_type",
+                           "the body must be sent as Content-Type: application/json (got \(headers[.contentType].map { "'\($0)'" } ?? "none"))")
+        }
+        if let length = headers[.contentLength], let n = UInt64(length.trimmingCharacters(in: .whitespaces)),
+           n > UInt64(configuration.maxBodyBytes) {
+            throw APIError(.contentTooLarge, "body_too_large",
+                           "the body is \(n) bytes; the limit is \(configuration.maxBodyBytes)",
+                           headers: [.connection: "close"])
         }
     }
 }

@@ -1,12 +1,55 @@
-/// The OpenAPI 3 description of every route; a test checks it against the router.
+import Foundation
+
+/// The OpenAPI 3 description of every route; tests check it against the router and against the statuses the
+/// server answers.
+///
+/// Generated per configuration: with an API key, the `/v1` operations carry the security requirement and their
+/// 401 response; without one, neither (the server never answers 401 then). Every other status the server can
+/// answer is declared: 400, 404 (unknown product), 413 and 415 (search body), 500, and 503 with `Retry-After`
+/// (a dependency unavailable). 405 (with `Allow`) is the answer to a method the document does not list.
 enum OpenAPIDocument {
-    static let json = #"""
+    /// The document for a server that requires a key on `/v1` routes or does not.
+    static func json(requiresKey: Bool) -> [UInt8] {
+        guard var doc = (try? JSONSerialization.jsonObject(with: Data(template.utf8))) as? [String: Any] else {
+            preconditionFailure("the OpenAPI template is not a JSON object")
+        }
+        var info = doc["info"] as? [String: Any] ?? [:]
+        let description = info["description"] as? String ?? ""
+        if requiresKey {
+            info["description"] = description + " Every /v1 route requires the API key (Authorization: Bearer KEY or X-API-Key: KEY)."
+        } else {
+            var paths = doc["paths"] as? [String: Any] ?? [:]
+            for (path, value) in paths {
+                guard var operations = value as? [String: Any] else { continue }
+                for (method, op) in operations {
+                    guard var operation = op as? [String: Any] else { continue }
+                    operation["security"] = nil
+                    if var responses = operation["responses"] as? [String: Any] {
+                        responses["401"] = nil
+                        operation["responses"] = responses
+                    }
+                    operations[method] = operation
+                }
+                paths[path] = operations
+            }
+            doc["paths"] = paths
+            if var components = doc["components"] as? [String: Any] {
+                components["securitySchemes"] = nil
+                doc["components"] = components
+            }
+        }
+        doc["info"] = info
+        guard let bytes = try? JSON.encode(doc) else { preconditionFailure("the OpenAPI document does not encode") }
+        return bytes
+    }
+
+    static let template = #"""
 {
  "openapi": "3.0.3",
  "info": {
   "title": "VectorStream API",
   "version": "1.0.0",
-  "description": "Similar products, semantic search, recommendations and analytics over a real-time event-to-vector pipeline. When VECTORSTREAM_API_KEY is set, every /v1 route requires it."
+  "description": "Similar products, semantic search, recommendations and analytics over a real-time event-to-vector pipeline."
  },
  "paths": {
   "/health": {
@@ -33,6 +76,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -61,6 +107,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -79,6 +128,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -97,6 +149,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -115,6 +170,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -160,6 +218,15 @@ enum OpenAPIDocument {
      },
      "413": {
       "$ref": "#/components/responses/Error"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     },
+     "415": {
+      "$ref": "#/components/responses/Error"
      }
     }
    }
@@ -184,8 +251,10 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 256
-      }
+       "maxLength": 256,
+       "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+      },
+      "description": "percent-encoded in the path (UTF-8); 1 to 256 characters, no control characters"
      },
      {
       "name": "k",
@@ -219,6 +288,12 @@ enum OpenAPIDocument {
      },
      "404": {
       "$ref": "#/components/responses/Error"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
      }
     }
    }
@@ -243,8 +318,10 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 256
-      }
+       "maxLength": 256,
+       "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+      },
+      "description": "percent-encoded in the path (UTF-8); 1 to 256 characters, no control characters"
      },
      {
       "name": "k",
@@ -275,6 +352,12 @@ enum OpenAPIDocument {
      },
      "401": {
       "$ref": "#/components/responses/Error"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
      }
     }
    }
@@ -351,6 +434,12 @@ enum OpenAPIDocument {
      },
      "401": {
       "$ref": "#/components/responses/Error"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
      }
     }
    }
@@ -397,6 +486,12 @@ enum OpenAPIDocument {
      },
      "401": {
       "$ref": "#/components/responses/Error"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
      }
     }
    }
@@ -443,6 +538,12 @@ enum OpenAPIDocument {
      },
      "401": {
       "$ref": "#/components/responses/Error"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
      }
     }
    }
@@ -462,11 +563,40 @@ enum OpenAPIDocument {
   },
   "responses": {
    "Error": {
-    "description": "Bad input, missing key, unknown id or a body over the limit",
+    "description": "Bad input (400), missing or wrong key (401), unknown product (404), body over the limit (413) or not JSON (415)",
     "content": {
      "application/json": {
       "schema": {
        "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "InternalError": {
+    "description": "The server could not answer (logged), e.g. a figure JSON cannot carry",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "Unavailable": {
+    "description": "A dependency failed, did not answer within the read timeout, or its circuit breaker is open; retry after Retry-After seconds",
+    "headers": {
+     "Retry-After": {
+      "description": "seconds until the dependency may be tried again (its breaker's next probe when open)",
+      "schema": {
+       "type": "integer",
+       "minimum": 1
+      }
+     }
+    },
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Unavailable"
       }
      }
     }
@@ -504,6 +634,9 @@ enum OpenAPIDocument {
      },
      "reason": {
       "type": "string"
+     },
+     "latency_ms": {
+      "type": "number"
      }
     }
    },
@@ -511,7 +644,8 @@ enum OpenAPIDocument {
     "type": "object",
     "required": [
      "status",
-     "dependencies"
+     "dependencies",
+     "breakers"
     ],
     "properties": {
      "status": {
@@ -526,6 +660,12 @@ enum OpenAPIDocument {
       "type": "object",
       "additionalProperties": {
        "$ref": "#/components/schemas/DependencyHealth"
+      }
+     },
+     "breakers": {
+      "type": "object",
+      "additionalProperties": {
+       "$ref": "#/components/schemas/Breaker"
       }
      }
     }
@@ -551,7 +691,8 @@ enum OpenAPIDocument {
     "type": "object",
     "properties": {
      "workers": {
-      "type": "object"
+      "type": "object",
+      "nullable": true
      },
      "local": {
       "type": "object"
@@ -562,6 +703,13 @@ enum OpenAPIDocument {
      },
      "model_version": {
       "type": "string"
+     },
+     "unavailable": {
+      "type": "object",
+      "description": "parts that could not be read within the read timeout, and why",
+      "additionalProperties": {
+       "type": "string"
+      }
      }
     }
    },
@@ -574,30 +722,39 @@ enum OpenAPIDocument {
      "text": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 4096
+      "maxLength": 4096,
+      "pattern": "\\S",
+      "description": "at least one character that is not white space"
      },
      "k": {
       "type": "integer",
       "minimum": 1,
       "maximum": 100,
-      "default": 10
+      "default": 10,
+      "nullable": true
      },
      "filter": {
       "type": "object",
       "additionalProperties": false,
       "properties": {
        "category": {
-        "type": "string"
+        "type": "string",
+        "minLength": 1,
+        "nullable": true,
+        "description": "exact category; null or absent: any"
        },
        "min_price": {
         "type": "number",
-        "minimum": 0
+        "minimum": 0,
+        "nullable": true
        },
        "max_price": {
         "type": "number",
-        "minimum": 0
+        "minimum": 0,
+        "nullable": true
        }
-      }
+      },
+      "nullable": true
      }
     }
    },
@@ -823,6 +980,77 @@ enum OpenAPIDocument {
       "items": {
        "$ref": "#/components/schemas/CategoryStats"
       }
+     }
+    }
+   },
+   "Unavailable": {
+    "type": "object",
+    "required": [
+     "error",
+     "detail",
+     "dependency",
+     "retry_after_seconds"
+    ],
+    "properties": {
+     "error": {
+      "type": "string",
+      "enum": [
+       "dependency_unavailable"
+      ]
+     },
+     "detail": {
+      "type": "string"
+     },
+     "dependency": {
+      "type": "string",
+      "enum": [
+       "vector_store",
+       "analytics_store",
+       "query_cache",
+       "live_state"
+      ]
+     },
+     "retry_after_seconds": {
+      "type": "integer",
+      "minimum": 1
+     }
+    }
+   },
+   "Breaker": {
+    "type": "object",
+    "required": [
+     "state",
+     "since",
+     "consecutive_failures",
+     "last_error",
+     "last_latency_ms"
+    ],
+    "properties": {
+     "state": {
+      "type": "string",
+      "enum": [
+       "closed",
+       "open",
+       "half_open"
+      ]
+     },
+     "since": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "consecutive_failures": {
+      "type": "integer"
+     },
+     "last_error": {
+      "type": "string",
+      "nullable": true
+     },
+     "last_latency_ms": {
+      "type": "number",
+      "nullable": true
+     },
+     "retry_after_ms": {
+      "type": "number"
      }
     }
    }

@@ -78,12 +78,13 @@ struct APIFixture: Sendable {
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, key: String? = APIFixture.apiKey) async throws -> Reply {
+    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, contentType: String = "application/json",
+                 key: String? = APIFixture.apiKey) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))

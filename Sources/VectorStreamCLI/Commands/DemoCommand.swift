@@ -70,7 +70,9 @@ struct DemoCommand: AsyncParsableCommand {
         var runner = PipelineRunner(
             assembly: assembly, engineConfiguration: engineConfig,
             http: APIServerConfiguration(host: config.http.host, port: config.http.port, apiKey: config.http.apiKey,
-                                         maxBodyBytes: config.http.maxBodyBytes),
+                                         maxBodyBytes: config.http.maxBodyBytes, readTimeout: config.http.readTimeout,
+                                         breakerFailureThreshold: config.http.breakerFailureThreshold,
+                                         breakerCooldown: config.http.breakerCooldown),
             registry: registry, logger: logger, expectedEvents: events)
         runner.serveAfterSource = events == nil
         let stats = try await runner.run(source: source)

@@ -64,7 +64,10 @@ struct RunCommand: AsyncParsableCommand {
         var runner = PipelineRunner(
             assembly: assembly, engineConfiguration: config.engine,
             http: noServer ? nil : APIServerConfiguration(host: config.http.host, port: config.http.port,
-                                                          apiKey: config.http.apiKey, maxBodyBytes: config.http.maxBodyBytes),
+                                                          apiKey: config.http.apiKey, maxBodyBytes: config.http.maxBodyBytes,
+                                                          readTimeout: config.http.readTimeout,
+                                                          breakerFailureThreshold: config.http.breakerFailureThreshold,
+                                                          breakerCooldown: config.http.breakerCooldown),
             registry: registry, logger: logger, expectedEvents: events)
         runner.untilIdle = untilIdle.map { .milliseconds(Int64($0 * 1000)) }
         if let kafkaSource { runner.isCaughtUp = { await kafkaSource.isCaughtUp() } }
