@@ -9,8 +9,8 @@ enum Fixtures {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// The reference made by sentence-transformers, kept beside the repository in shared/.
-    static let referencePath = repositoryRoot + "/../shared/reference/minilm-reference.json"
+    /// The reference made by sentence-transformers (scripts/make-minilm-reference.py), in the repository's testdata/.
+    static let referencePath = repositoryRoot + "/testdata/minilm-reference.json"
     static let extraReferencePath = repositoryRoot + "/benchmarks/embeddings/extra-reference.json"
 
     struct ReferenceSentence: Decodable {
