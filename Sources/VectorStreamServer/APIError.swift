@@ -76,11 +76,26 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         guard Self.isProtected(endpoint: context.endpointPath, path: request.uri.path) else {
             return try await next(request, context)
         }
-        var presented = request.headers[.init("X-API-Key")!]
-        if presented == nil, let auth = request.headers[.authorization], auth.hasPrefix("Bearer ") {
-            presented = String(auth.dropFirst("Bearer ".count))
+        // Every credential presented must be the key: a right X-API-Key beside a wrong Authorization (or one of
+        // another scheme) is refused, not accepted by whichever header happens to be read first.
+        var presented: [Substring] = []
+        var allMatch = true
+        if let header = request.headers[.init("X-API-Key")!] { presented.append(header[...]) }
+        if let auth = request.headers[.authorization] {
+            // The scheme is case-insensitive (RFC 9110); any scheme but Bearer is a wrong credential.
+            if auth.count >= 7, auth.prefix(7).lowercased() == "bearer " {
+                presented.append(auth.dropFirst(7))
+            } else {
+                presented.append(auth[...])
+                allMatch = false
+            }
         }
-        guard let presented, ConstantTime.equal(presented: presented.utf8, key: key) else {
+        allMatch = allMatch && !presented.isEmpty
+        for credential in presented {
+            // No short-circuit: each is compared whole.
+            allMatch = ConstantTime.equal(presented: credential.utf8, key: key) && allMatch
+        }
+        guard allMatch else {
             throw APIError(.unauthorized, "unauthorized", "send the API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
                            headers: [.wwwAuthenticate: "Bearer"])
         }

@@ -192,9 +192,11 @@ struct APIHandlers: Sendable {
             }
             filter.minPrice = try Self.price(f["min_price"], name: "filter.min_price")
             filter.maxPrice = try Self.price(f["max_price"], name: "filter.max_price")
-            if let lo = filter.minPrice, let hi = filter.maxPrice, lo > hi {
-                throw APIError.badRequest("filter.min_price must not exceed filter.max_price")
-            }
+        }
+        // A price range with min_price above max_price is valid JSON Schema and matches nothing: an empty answer,
+        // not a 400 (the schema cannot say "min <= max", and the server agrees with the schema).
+        if let lo = filter.minPrice, let hi = filter.maxPrice, lo > hi {
+            return try JSON.response(["query": text, "k": k, "results": [Any]()])
         }
         let cacheKey = "search:\(k):\(filter.category ?? ""):\(filter.minPrice ?? -1):\(filter.maxPrice ?? -1):\(trimmed)"
         return try await cached(cacheKey) {
