@@ -407,16 +407,29 @@ extension VectorStreamConfiguration {
     /// The setting's key and where its value came from: `kafka.brokers (set by VECTORSTREAM_KAFKA_BROKERS)`,
     /// `kafka.brokers (set in vectorstream.yaml)`, or the bare key for a default.
     public func describe(_ key: String) -> String {
-        guard let origin = origins[key] else { return key }
-        return origin.hasPrefix("VECTORSTREAM_") ? "\(key) (set by \(origin))" : "\(key) (set in \(origin))"
+        guard let origin = originText(key) else { return key }
+        return "\(key) (\(origin))"
+    }
+
+    /// `set by VECTORSTREAM_KAFKA_BROKERS`, `set by --port`, `set in vectorstream.yaml`; nil for a default.
+    public func originText(_ key: String) -> String? {
+        guard let origin = origins[key] else { return nil }
+        return Self.isVariableOrFlag(origin) ? "set by \(origin)" : "set in \(origin)"
+    }
+
+    /// The key with its origin after a comma, for text already in parentheses: `http.port, set by --port`.
+    public func describeInline(_ key: String) -> String {
+        originText(key).map { "\(key), \($0)" } ?? key
     }
 
     /// How to change a setting: its variable, or the file that set it.
     public func howToChange(_ key: String) -> String {
         let env = Self.keys.first { $0.key == key }?.environment ?? Self.envName(key)
-        if let origin = origins[key], !origin.hasPrefix("VECTORSTREAM_") { return "\(key) in \(origin)" }
+        if let origin = origins[key], !Self.isVariableOrFlag(origin) { return "\(key) in \(origin)" }
         return env
     }
+
+    static func isVariableOrFlag(_ origin: String) -> Bool { origin.hasPrefix("VECTORSTREAM_") || origin.hasPrefix("--") }
 
     /// Checks that need more than one setting.
     public func validate() throws {
@@ -473,8 +486,9 @@ extension VectorStreamConfiguration {
         return ["password", "secret", "key", "token", "jaas", "credential", "pem"].contains { n.contains($0) }
     }
 
+    /// A secret setting's value as shown: a URL keeps all but its password, anything else is `****`.
     static func mask(_ value: String, key: String) -> String {
-        key.hasSuffix("url") ? maskURL(value) : "****"
+        key.hasSuffix("url") && value.contains("://") ? maskURL(value) : "****"
     }
 
     /// Hides the password of a URL's user-info (the whole user-info when it has no `user:` part); the rest stays
