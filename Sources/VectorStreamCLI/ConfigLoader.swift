@@ -5,15 +5,20 @@ import Yams
 /// Builds the effective configuration: defaults, then one YAML file, then `VECTORSTREAM_...` variables.
 enum ConfigLoader {
     /// `explicitPath` (from `--config`), else `VECTORSTREAM_CONFIG`, else `vectorstream.yaml` when present.
-    static func load(explicitPath: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws -> VectorStreamConfiguration {
+    /// With `warn`, each `VECTORSTREAM_...` variable no setting reads is reported on stderr ("did you mean").
+    static func load(explicitPath: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                     warn: Bool = false) throws -> VectorStreamConfiguration {
+        if warn {
+            for warning in VectorStreamConfiguration.environmentWarnings(environment) { printError("warning: \(warning)") }
+        }
         var config = VectorStreamConfiguration()
         let path = explicitPath ?? environment["VECTORSTREAM_CONFIG"]
             ?? (FileManager.default.fileExists(atPath: "vectorstream.yaml") ? "vectorstream.yaml" : nil)
         var values: [String: String] = [:]
         if let path {
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw ConfigurationError("configuration file '\(path)' cannot be read")
+                let how = explicitPath != nil ? "--config" : environment["VECTORSTREAM_CONFIG"] != nil ? "VECTORSTREAM_CONFIG" : "./vectorstream.yaml"
+                throw ConfigurationError("configuration file '\(path)' (from \(how)) cannot be read; check the path")
             }
             values = try flatten(yaml: String(decoding: data, as: UTF8.self), origin: path)
         }
@@ -27,7 +32,9 @@ enum ConfigLoader {
         do {
             root = try Yams.load(yaml: yaml)
         } catch {
-            throw ConfigurationError("\(origin) is not valid YAML: \(error)")
+            let text = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: " ")
+            throw ConfigurationError("\(origin) is not valid YAML: \(text)")
         }
         guard let root else { return [:] }
         guard let map = root as? [String: Any] else { throw ConfigurationError("\(origin): the top level must be a map") }

@@ -13,6 +13,67 @@ struct VectorStreamCommand: AsyncParsableCommand {
         subcommands: [DemoCommand.self, RunCommand.self, GenerateCommand.self, EmbedCommand.self, ConfigCommand.self,
                       MigrateCommand.self, BenchCommand.self]
     )
+
+    /// ArgumentParser's own `main`, except for what goes wrong once a command runs: a configuration or runtime
+    /// error is one line on stderr (`vectorstream: ...`) and exit status 1, without the usage block that only
+    /// fits a mistyped command line (those still get it, from parsing and `validate()`).
+    static func main() async {
+        let command: any ParsableCommand
+        do {
+            command = try await asyncParseAsRoot(CommandLineRewrite.arguments(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            var command = command
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch {
+            printError(CLIError.message(for: error))
+            Foundation.exit((error as? CLIError)?.exitCode ?? 1)
+        }
+    }
+}
+
+/// Rewrites the command line before parsing: `--jsonl=FILE` (an option in earlier versions, now a flag that
+/// takes the file as its argument) becomes `--jsonl FILE`.
+enum CommandLineRewrite {
+    static func arguments(_ arguments: [String]) -> [String] {
+        arguments.flatMap { argument -> [String] in
+            if argument.hasPrefix("--jsonl=") { return ["--jsonl", String(argument.dropFirst("--jsonl=".count))] }
+            return [argument]
+        }
+    }
+}
+
+/// A failure said so that the user can act on it: what is wrong, which setting or flag, what to do. Printed as
+/// one line, without the usage block.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    var exitCode: Int32 = 1
+
+    init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+
+    /// The one line shown for any error that ends a command.
+    static func message(for error: any Error) -> String {
+        switch error {
+        case let error as CLIError: return error.description
+        case let error as ConfigurationError: return error.description
+        case let error as ArgumentParser.ValidationError: return error.message
+        case let error as LocalizedError where error.errorDescription != nil: return error.errorDescription!
+        default: return String(describing: error).replacingOccurrences(of: "\n", with: " ")
+        }
+    }
 }
 
 /// Options every command that reads the configuration shares.
@@ -26,14 +87,14 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["VECTORSTREAM_LOG_LEVEL"] ?? "notice"
 
+    /// The effective configuration; a mistyped `VECTORSTREAM_...` variable is warned about on stderr.
     func loadConfiguration() throws -> VectorStreamConfiguration {
-        do {
-            var c = try ConfigLoader.load(explicitPath: config)
-            if let dataDir { c.dataDirectory = dataDir }
-            return c
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
+        var c = try ConfigLoader.load(explicitPath: config, warn: true)
+        if let dataDir {
+            c.dataDirectory = dataDir
+            c.origins["data_dir"] = "--data-dir"
         }
+        return c
     }
 
     func makeLogger(_ label: String) -> Logger {
@@ -47,8 +108,10 @@ struct GlobalOptions: ParsableArguments {
 enum Observability {
     static func bootstrap(logLevel: String) -> PrometheusCollectorRegistry {
         let level = Logger.Level(rawValue: logLevel) ?? .notice
+        // Client libraries repeat themselves (librdkafka logs every failed connect); repeats are collapsed.
+        let repeats = RepeatedLogLines()
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = CollapsingLogHandler(StreamLogHandler.standardError(label: label), repeats: repeats, label: label)
             handler.logLevel = level
             return handler
         }
@@ -71,18 +134,33 @@ struct ConfigCommand: AsyncParsableCommand {
     var keys = false
 
     func run() async throws {
-        let config = try global.loadConfiguration()
         if keys {
-            for key in VectorStreamConfiguration.keys {
-                Swift.print("\(key.key.padding(toLength: 36, withPad: " ", startingAt: 0)) \(key.environment.padding(toLength: 40, withPad: " ", startingAt: 0)) \(key.help)")
-            }
+            Swift.print(Self.keyTable())
             return
         }
+        let config = try global.loadConfiguration()
         if print {
             Swift.print(config.rendered())
-        } else {
-            Swift.print("configuration is valid (use --print to show it)")
+            // What only the machine can tell (a model directory that is not there) is said, not hidden.
+            for problem in Preflight.problems(config) { printError("warning: \(problem)") }
+            return
         }
+        let problems = Preflight.problems(config)
+        guard problems.isEmpty else {
+            throw CLIError("configuration is invalid: " + problems.joined(separator: "; "))
+        }
+        Swift.print("configuration is valid (use --print to show it)")
+    }
+
+    /// Every key, its variable and what it sets, in columns as wide as the longest name.
+    static func keyTable() -> String {
+        let rows = VectorStreamConfiguration.keyListing
+        let keyWidth = rows.map(\.key.count).max() ?? 0
+        let envWidth = rows.map(\.environment.count).max() ?? 0
+        return rows.map { row in
+            row.key.padding(toLength: keyWidth, withPad: " ", startingAt: 0) + "  "
+                + row.environment.padding(toLength: envWidth, withPad: " ", startingAt: 0) + "  " + row.help
+        }.joined(separator: "\n")
     }
 }
 

@@ -31,6 +31,34 @@ public enum KafkaAdmin {
                                configuration: configuration, logger: logger)
     }
 
+    /// Asks the bootstrap servers for cluster metadata and waits at most `timeout` for the answer; throws when
+    /// none comes (unreachable, refused, name not resolved, authentication failed). Made before anything else
+    /// connects, so an unreachable broker is one clear error in seconds rather than minutes of client retries.
+    public static func checkReachable(_ configuration: KafkaConfiguration, timeout: Duration = .seconds(8),
+                                      logger: Logger = Logger(label: "vectorstream.kafka.admin")) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    try checkReachableBlocking(configuration, timeout: timeout, logger: logger)
+                })
+            }
+        }
+    }
+
+    private static func checkReachableBlocking(_ configuration: KafkaConfiguration, timeout: Duration,
+                                               logger: Logger) throws {
+        let handle = try RdKafkaHandle(role: .producer, properties: configuration.adminProperties,
+                                       context: ClientContext(logger: logger))
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle.pointer, 0, nil, &metadata, Int32(clamping: max(timeout.milliseconds, 1)))
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let reason = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
+                ? "no answer within \(timeout)" : "metadata request failed"
+            throw KafkaError(.client, reason, error: err)
+        }
+    }
+
     private static func createTopicsBlocking(_ names: [String], partitions: Int, replicationFactor: Int,
                                              configuration: KafkaConfiguration, logger: Logger) throws {
         let handle = try RdKafkaHandle(role: .producer, properties: configuration.adminProperties,

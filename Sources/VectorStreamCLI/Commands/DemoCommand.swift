@@ -12,8 +12,11 @@ struct DemoCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Stop after this many events and print a summary (default: run until interrupted).")
+    @Option(help: "Stop after this many events and print a summary (default: run until interrupted). The API stops with the demo unless --serve is given.")
     var events: Int?
+
+    @Flag(help: "With --events: keep serving the API and dashboard after the last event, until Ctrl-C.")
+    var serve = false
 
     @Option(help: "Events per second (default: as fast as the pipeline takes them).")
     var rate: Double?
@@ -36,8 +39,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as one JSON object on stdout.")
     var json = false
 
-    @Flag(help: "Keep the demo's data directory from an earlier run instead of starting clean.")
+    @Flag(help: "Keep the demo's data from an earlier run instead of starting clean.")
     var keepData = false
+
+    /// Marks a folder the demo made; only such a folder's VectorStream files are ever deleted.
+    static let marker = ".vectorstream-demo"
 
     func validate() throws {
         if let events, events < 1 { throw ValidationError("--events must be at least 1") }
@@ -48,15 +54,31 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = try global.loadConfiguration()
-        config.pipeline.triggerInterval = try parseDuration(trigger)
-        if let host { config.http.host = host }
-        if let port { config.http.port = port }
+        do {
+            config.pipeline.triggerInterval = try parseDuration(trigger, within: triggerIntervalBounds)
+        } catch let error as ConfigurationError {
+            throw CLIError("--trigger \(trigger): \(error.description)")
+        }
+        if let host {
+            config.http.host = host
+            config.origins["http.host"] = "--host"
+        }
+        if let port {
+            config.http.port = port
+            config.origins["http.port"] = "--port"
+        }
+        try Preflight.checkModel(config)
+        try Preflight.checkPortFree(config)
         let registry = Observability.bootstrap(logLevel: global.logLevel)
         let logger = global.makeLogger("vectorstream.demo")
 
         let dataDirectory = global.dataDir ?? (config.dataDirectory as NSString).appendingPathComponent("demo")
-        if !keepData { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        try prepareDataDirectory(dataDirectory, givenByUser: global.dataDir != nil, deadLetterFile: config.pipeline.deadLetterFile)
         FileHandle.standardError.write(Data("vectorstream: loading the model and opening stores in \(dataDirectory)\n".utf8))
+        if let events {
+            let after = serve ? "then keeps serving the API until Ctrl-C" : "then exits, and the API with it (--serve keeps it serving)"
+            FileHandle.standardError.write(Data("vectorstream: the demo stops after \(ProgressReporter.grouped(events)) events and \(after)\n".utf8))
+        }
         let assembly = try await PipelineAssembly.make(configuration: config, dataDirectory: dataDirectory, logger: logger)
 
         var generatorConfig = GeneratorConfiguration(seed: seed, productCount: products, invalidRatio: invalidRatio)
@@ -74,57 +96,56 @@ struct DemoCommand: AsyncParsableCommand {
                                          breakerFailureThreshold: config.http.breakerFailureThreshold,
                                          breakerCooldown: config.http.breakerCooldown),
             registry: registry, logger: logger, expectedEvents: events)
-        runner.serveAfterSource = events == nil
+        runner.serveAfterSource = events == nil || serve
         let stats = try await runner.run(source: source)
         let summary = try await Summary.make(stats: stats, assembly: assembly, dataDirectory: dataDirectory)
         await assembly.shutdown()
         summary.print(json: json)
-    }
-}
-
-/// The end-of-run summary: the engine's figures and what the stores hold.
-struct Summary {
-    var fields: [(String, Any)]
-
-    static func make(stats: PipelineStats, assembly: PipelineAssembly, dataDirectory: String) async throws -> Summary {
-        var fields: [(String, Any)] = [
-            ("events_total", stats.eventsTotal), ("events_valid", stats.eventsValid),
-            ("events_rejected", stats.eventsRejected), ("events_deduplicated", stats.eventsDeduplicated),
-            ("events_stored", stats.eventsStored), ("products_embedded", stats.productsEmbedded),
-            ("embedding_cache_hits", stats.embeddingCacheHits), ("batches", stats.batches),
-            ("batch_retries", stats.batchRetries),
-            ("elapsed_seconds", round3(stats.elapsedSeconds)), ("events_per_second", round3(stats.eventsPerSecond)),
-            ("events_per_second_steady", round3(stats.steadyEventsPerSecond)),
-            ("latency_p50_ms", round3(stats.latencyP50Millis)), ("latency_p99_ms", round3(stats.latencyP99Millis)),
-            ("latency_max_ms", round3(stats.latencyMaxMillis)), ("dedup_us_per_event", round3(stats.dedupMicrosPerEvent)),
-        ]
-        var store: [String: Any] = ["events": try await assembly.analytics.eventCount(),
-                                    "vectors": try await assembly.vectors.count()]
-        if assembly.configuration.kafka.brokers != nil {
-            store["dead_letters"] = "topic \(assembly.configuration.kafka.deadLetterTopic)"
-        } else if let sqlite = assembly.sqliteEvents {
-            store["dead_letters"] = try await sqlite.deadLetterCount()
-            store["dead_letters_by_reason"] = try await sqlite.deadLettersByCode()
-            store["dead_letter_file"] = (dataDirectory as NSString).appendingPathComponent(assembly.configuration.pipeline.deadLetterFile)
+        if events != nil && !serve && !json {
+            FileHandle.standardError.write(Data("vectorstream: the demo has ended and the API with it; `vectorstream demo --events N --serve` keeps it serving\n".utf8))
         }
-        store["vectors_upserted_all_runs"] = try assembly.database.counter("vectors_upserted")
-        fields.append(("store", store))
-        fields.append(("model_version", assembly.embedder.modelVersion))
-        fields.append(("data_dir", dataDirectory))
-        return Summary(fields: fields)
     }
 
-    static func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
-
-    func print(json: Bool) {
-        if json {
-            let object = Dictionary(fields, uniquingKeysWith: { a, _ in a })
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-            Swift.print(String(decoding: data, as: UTF8.self))
-        } else {
-            for (key, value) in fields {
-                Swift.print("\(key.padding(toLength: 26, withPad: " ", startingAt: 0)) \(value)")
+    /// Starts clean without deleting anything VectorStream did not create. A folder the demo made (it holds the
+    /// marker) loses only VectorStream's own files; a new or empty folder is used and marked; any other folder is
+    /// refused, since it holds someone's files (or another command's stores). `--keep-data` uses what is there.
+    func prepareDataDirectory(_ path: String, givenByUser: Bool, deadLetterFile: String) throws {
+        let fm = FileManager.default
+        let flag = givenByUser ? "--data-dir \(path)" : "the demo's folder \(path) (data_dir/demo)"
+        var isDirectory: ObjCBool = false
+        var mark = true
+        if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw CLIError("\(flag) is a file, not a folder; give a new or empty folder")
             }
+            let entries = try fm.contentsOfDirectory(atPath: path)
+            func isOurs(_ name: String) -> Bool {
+                name == Self.marker || name.hasPrefix("vectorstream.sqlite") || name == deadLetterFile
+                    || name == (deadLetterFile as NSString).lastPathComponent
+            }
+            let marked = entries.contains(Self.marker)
+            // Before the marker existed the default folder held only the demo's files: it counts as the demo's.
+            let demoFolder = marked || (!givenByUser && entries.allSatisfy(isOurs))
+            mark = demoFolder || entries.isEmpty
+            if keepData {
+                if !demoFolder && !entries.isEmpty && !entries.contains(where: { $0.hasPrefix("vectorstream.sqlite") }) {
+                    throw CLIError("\(flag) holds no VectorStream store to keep; leave out --keep-data to start one there "
+                                   + "(only in a new or empty folder)")
+                }
+            } else if demoFolder {
+                for name in entries where isOurs(name) && name != Self.marker {
+                    try fm.removeItem(atPath: (path as NSString).appendingPathComponent(name))
+                }
+            } else if !entries.isEmpty {
+                let shown = entries.sorted().prefix(3).joined(separator: ", ") + (entries.count > 3 ? ", ..." : "")
+                throw CLIError("\(flag) is not empty (\(shown)) and was not made by the demo, which starts clean; "
+                               + "give a new or empty folder, or --keep-data to run on the VectorStream store in it")
+            }
+        }
+        try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let marker = (path as NSString).appendingPathComponent(Self.marker)
+        if mark && !fm.fileExists(atPath: marker) {
+            fm.createFile(atPath: marker, contents: Data("made by `vectorstream demo`: a new demo deletes only VectorStream's files here\n".utf8))
         }
     }
 }

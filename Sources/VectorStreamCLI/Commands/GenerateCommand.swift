@@ -3,6 +3,7 @@ import Foundation
 import VectorStreamCore
 import VectorStreamGenerator
 import VectorStreamKafka
+import Logging
 
 /// Deterministic shop events as JSON lines (stdout or a file), paced by a token bucket.
 struct GenerateCommand: AsyncParsableCommand {
@@ -82,12 +83,29 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     /// Produces with a real, idempotent producer, keyed by user id, paced by the token bucket when --rate is set.
+    /// The brokers are asked for metadata first (a few seconds), so an unreachable one fails at once; progress
+    /// counts deliveries the brokers acknowledged, not messages handed to the client's queue.
     private func produce(_ generator: EventGenerator, brokers: String) async throws {
-        let producer = try KafkaEventProducer(configuration: KafkaConfiguration(bootstrapServers: brokers), topic: topic)
+        _ = Observability.bootstrap(logLevel: ProcessInfo.processInfo.environment["VECTORSTREAM_LOG_LEVEL"] ?? "notice")
+        var logger = Logger(label: "vectorstream.generate")
+        logger.logLevel = .notice
+        let configuration = KafkaConfiguration(bootstrapServers: brokers)
+        try await Preflight.checkKafka(configuration, setting: "--kafka \(VectorStreamConfiguration.maskURLs(in: brokers))",
+                                       change: "--kafka", timeout: .seconds(5), logger: logger)
+        let producer = try KafkaEventProducer(configuration: configuration, topic: topic, logger: logger)
         var stream = generator.makeStream()
         var pacer = Pacer(ratePerSecond: rate)
-        let progress = ProgressReporter(total: events, label: "produced")
+        let progress = ProgressReporter(total: events, label: "delivered")
         let started = ContinuousClock.now
+        let every: Duration = progress.isTerminal ? .milliseconds(500) : .seconds(5)
+        var lastShown = started
+        func show(queued: Int) {
+            let seconds = Self.seconds(started.duration(to: .now))
+            let delivered = Int(producer.delivered)
+            var extra = "queued \(ProgressReporter.grouped(queued))"
+            if producer.failed > 0 { extra += " · failed \(ProgressReporter.grouped(Int(producer.failed)))" }
+            progress.update(done: delivered, rate: seconds > 0 ? Double(delivered) / seconds : 0, extra: extra)
+        }
         var sent = 0
         while sent < events {
             let n = try await pacer.acquire(min(5_000, events - sent))
@@ -97,13 +115,40 @@ struct GenerateCommand: AsyncParsableCommand {
             }
             try await producer.send(records)
             sent += n
-            let elapsed = started.duration(to: .now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            if sent % 50_000 < n || sent == events { progress.update(done: sent, rate: seconds > 0 ? Double(sent) / seconds : 0) }
+            if lastShown.duration(to: .now) >= every {
+                lastShown = .now
+                show(queued: sent)
+            }
         }
-        try await producer.flush()
+        // Deliveries keep coming while flush waits; show them as they do.
+        let total = sent
+        let reporter = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: every)
+                if Task.isCancelled { break }
+                show(queued: total)
+            }
+        }
+        var flushError: (any Error)?
+        do {
+            try await producer.flush(timeout: .seconds(60))
+        } catch {
+            flushError = error
+        }
+        reporter.cancel()
+        show(queued: total)
         progress.finish()
-        FileHandle.standardError.write(Data("produced \(producer.delivered) events to \(topic) (\(producer.failed) failed)\n".utf8))
-        if producer.failed > 0 { throw ExitCode.failure }
+        let delivered = producer.delivered, failed = producer.failed
+        if let flushError {
+            throw CLIError("\(ProgressReporter.grouped(total - Int(delivered))) of \(ProgressReporter.grouped(total)) events were not "
+                           + "delivered to \(topic) at \(VectorStreamConfiguration.maskURLs(in: brokers)) (--kafka): "
+                           + "\(CLIError.message(for: flushError)); check that the brokers are up and the topic exists")
+        }
+        FileHandle.standardError.write(Data("delivered \(ProgressReporter.grouped(Int(delivered))) events to \(topic) (\(failed) failed)\n".utf8))
+        if failed > 0 { throw ExitCode.failure }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }

@@ -37,23 +37,55 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = try global.loadConfiguration()
-        if let trigger { config.pipeline.triggerInterval = try parseDuration(trigger) }
-        if let host { config.http.host = host }
-        if let port { config.http.port = port }
+        if let trigger {
+            do {
+                config.pipeline.triggerInterval = try parseDuration(trigger, within: triggerIntervalBounds)
+            } catch let error as ConfigurationError {
+                throw CLIError("--trigger \(trigger): \(error.description)")
+            }
+        }
+        if let host {
+            config.http.host = host
+            config.origins["http.host"] = "--host"
+        }
+        if let port {
+            config.http.port = port
+            config.origins["http.port"] = "--port"
+        }
+        if config.kafka.brokers == nil && source == nil {
+            throw CLIError("nothing to read: give --source FILE|-|generator, or set kafka.brokers (VECTORSTREAM_KAFKA_BROKERS)")
+        }
+        // Everything that can be checked up front is, before the model loads or anything is read.
+        try Preflight.checkModel(config)
+        if !noServer { try Preflight.checkPortFree(config) }
         let registry = Observability.bootstrap(logLevel: global.logLevel)
         let logger = global.makeLogger("vectorstream.run")
+        var kafka: KafkaConfiguration?
+        if config.kafka.brokers != nil {
+            let settings = try KafkaConfiguration(settings: config.kafka, clientID: config.pipeline.workerID)
+            try await Preflight.checkKafka(settings, setting: config.describeInline("kafka.brokers"),
+                                           change: config.howToChange("kafka.brokers"), logger: logger)
+            kafka = settings
+        }
         let assembly = try await PipelineAssembly.make(configuration: config, dataDirectory: config.dataDirectory,
                                                        logger: logger)
         let eventSource: any EventSource
         var kafkaSource: KafkaEventSource?
         switch source {
-        case _ where config.kafka.brokers != nil:
-            let kafka = try KafkaConfiguration(settings: config.kafka, clientID: config.pipeline.workerID)
-            let consumer = try await KafkaEventSource(configuration: kafka, logger: logger)
+        case _ where kafka != nil:
+            let consumer: KafkaEventSource
+            do {
+                consumer = try await KafkaEventSource(configuration: kafka!, logger: logger)
+            } catch let error as KafkaError {
+                await assembly.shutdown()
+                throw CLIError("Kafka at \(VectorStreamConfiguration.maskURLs(in: kafka!.bootstrapServers)) "
+                               + "(\(config.describeInline("kafka.brokers"))): \(error.message); check that the brokers are up "
+                               + "and reachable, or set \(config.howToChange("kafka.brokers"))")
+            }
             kafkaSource = consumer
             eventSource = consumer
         case nil:
-            throw ValidationError("give --source FILE|-|generator, or set kafka.brokers (VECTORSTREAM_KAFKA_BROKERS)")
+            throw CLIError("nothing to read: give --source FILE|-|generator, or set kafka.brokers (VECTORSTREAM_KAFKA_BROKERS)")
         case "-":
             eventSource = try JSONLinesFileSource(path: "/dev/stdin", database: nil)
         case "generator":
