@@ -46,7 +46,7 @@ OUT = Path(os.environ.get("FAULTS_OUT") or ROOT / "benchmarks" / "out" / "faults
 KAFKA = os.environ.get("FAULTS_KAFKA", "127.0.0.1:19192")
 REDIS = os.environ.get("FAULTS_REDIS", "redis://127.0.0.1:16479")
 CLICKHOUSE = os.environ.get("FAULTS_CLICKHOUSE", "http://127.0.0.1:18223")
-MILVUS = os.environ.get("FAULTS_MILVUS", "http://127.0.0.1:19630")
+MILVUS = os.environ.get("FAULTS_MILVUS", "http://127.0.0.1:19530")
 # Claim lease for the Redis dedup: short, so that a crashed worker's claims expire within a scenario's time
 # (the default is 60 s; this is a documented setting, redis.claim_lease_seconds).
 LEASE_SECONDS = int(os.environ.get("FAULTS_CLAIM_LEASE_SECONDS", "10"))
@@ -99,15 +99,25 @@ atexit.register(cleanup)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
+def service_env(name: str) -> dict:
+    """The service scripts' environment. Milvus is the machine's one (.run/milvus): its embedded etcd's ports are
+    fixed, so a second instance cannot run beside it."""
+    env = dict(os.environ)
+    if name == "milvus":
+        env["VECTORSTREAM_RUN_DIR"] = os.environ.get("FAULTS_MILVUS_RUN_DIR", str(ROOT / ".run"))
+    return env
+
+
 def service(name: str, action: str, timeout: float = 300) -> str:
-    r = subprocess.run([str(SERVICES / f"{name}.sh"), action], capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run([str(SERVICES / f"{name}.sh"), action], capture_output=True, text=True, timeout=timeout,
+                       env=service_env(name))
     if r.returncode != 0 and action == "start":
         raise RuntimeError(f"{name}.sh {action} failed: {r.stderr.strip()[-500:]}")
     return r.stdout.strip()
 
 
 def service_pid(name: str) -> int | None:
-    run_dir = Path(os.environ.get("VECTORSTREAM_RUN_DIR", ROOT / ".run"))
+    run_dir = Path(service_env(name).get("VECTORSTREAM_RUN_DIR", ROOT / ".run"))
     f = run_dir / ("milvus/child.pid" if name == "milvus" else f"{name}.pid")
     try:
         return int(f.read_text().strip())
@@ -950,7 +960,9 @@ def scenario_bounce(a) -> bool:
         w = Worker(n, ["run", "--no-server"], env, "worker")
         time.sleep(a.kill_min + 8)
         what = bounce("kafka", a.down)
-        create_topics({n.topic: 3, n.dlq: 3})
+        # A real broker keeps its topics over a restart: create again every topic the worker had (it creates them
+        # only at its start), so that what is tested is the outage, not tansu's memory storage.
+        create_topics({n.topic: 3, n.dlq: 3, f"{n.topic}-ready": 3, f"{n.topic}-files": 3})
         produce(exp.records, n.topic)
     else:
         produce(exp.records[:half], n.topic)

@@ -13,8 +13,9 @@
 #             sigterm-dead-letter)
 #
 # The suite runs its own servers through scripts/services/*.sh, under .run/faults on ports of its own (Redis 16479,
-# ClickHouse 18223/19100, tansu 19192, Milvus 19630), so bouncing them never disturbs another run's servers; it
-# stops those it started on exit. Every scenario writes to its own topics, ClickHouse database, Milvus collection
+# ClickHouse 18223/19100, tansu 19192), so bouncing them never disturbs another run's servers; Milvus is the
+# machine's one (.run/milvus, 19530: a second cannot run beside it), which the suite kills and restarts, so do not
+# run it beside tests that use Milvus. It stops the servers it started on exit. Every scenario writes to its own topics, ClickHouse database, Milvus collection
 # and Redis database. Loopback only. Output and the stores' files: benchmarks/out/faults/<run id>/.
 # The last line is `N passed, M failed`; the exit status is 1 when anything failed.
 set -uo pipefail
@@ -34,9 +35,17 @@ done
 
 export VECTORSTREAM_RUN_DIR="$ROOT/.run/faults"
 export VECTORSTREAM_REDIS_PORT=16479 VECTORSTREAM_CLICKHOUSE_HTTP_PORT=18223 VECTORSTREAM_CLICKHOUSE_TCP_PORT=19100
-export VECTORSTREAM_KAFKA_PORT=19192 VECTORSTREAM_MILVUS_PORT=19630
+export VECTORSTREAM_KAFKA_PORT=19192
+# Milvus is the machine's one (.run/milvus, 19530): its embedded etcd listens on fixed ports (2379/2380), so a
+# second instance cannot start beside it. The suite starts it when it is not running, and kills and restarts it.
+export FAULTS_MILVUS_RUN_DIR="$ROOT/.run"
 export FAULTS_REDIS="redis://127.0.0.1:16479" FAULTS_CLICKHOUSE="http://127.0.0.1:18223"
-export FAULTS_KAFKA="127.0.0.1:19192" FAULTS_MILVUS="http://127.0.0.1:19630"
+export FAULTS_KAFKA="127.0.0.1:19192" FAULTS_MILVUS="http://127.0.0.1:19530"
+# Runs a service script; Milvus's with its own run directory.
+svc() {
+    if [[ $1 == milvus ]]; then VECTORSTREAM_RUN_DIR="$FAULTS_MILVUS_RUN_DIR" scripts/services/milvus.sh "$2"
+    else scripts/services/"$1".sh "$2"; fi
+}
 export FAULTS_RUN_ID="${FAULTS_RUN_ID:-$(date +%Y%m%d%H%M%S)}"
 export FAULTS_OUT="$ROOT/benchmarks/out/faults/$FAULTS_RUN_ID"
 export VECTORSTREAM_BIN="${VECTORSTREAM_BIN:-$ROOT/.build/release/vectorstream}"
@@ -64,7 +73,7 @@ fi
 started_services=()
 stop_started() {
     local s
-    for s in "${started_services[@]}"; do scripts/services/"$s".sh stop >/dev/null 2>&1 || true; done
+    for s in "${started_services[@]}"; do svc "$s" stop >/dev/null 2>&1 || true; done
 }
 trap stop_started EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
@@ -114,9 +123,9 @@ for mod in confluent_kafka schemathesis; do
     fi
 done
 for s in redis clickhouse kafka milvus; do
-    if ! scripts/services/$s.sh status >/dev/null 2>&1; then
+    if ! svc "$s" status >/dev/null 2>&1; then
         t0=$SECONDS
-        if ! scripts/services/$s.sh start >>"$LOG" 2>&1; then
+        if ! svc "$s" start >>"$LOG" 2>&1; then
             say "FAIL setup: scripts/services/$s.sh start (log $LOG)"
             echo "$passed passed, $((failed + 1)) failed"; exit 1
         fi
@@ -125,7 +134,7 @@ for s in redis clickhouse kafka milvus; do
     fi
 done
 
-scenario milvus-zombie 400 bash benchmarks/faults/milvus_zombie.sh
+scenario milvus-zombie 400 env VECTORSTREAM_RUN_DIR="$FAULTS_MILVUS_RUN_DIR" bash benchmarks/faults/milvus_zombie.sh
 scenario kill-kafka 1200 "${FAULT[@]}" kill-kafka "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario kill-embedded 900 "${FAULT[@]}" kill-embedded "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario two-workers 900 "${FAULT[@]}" two-workers "${COMMON[@]}" "${BOUND[@]}"

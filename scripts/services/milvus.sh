@@ -107,9 +107,11 @@ start_locked() {
         stop_all
         return 1
     fi
-    # Health answers a moment before the proxy serves REST.
-    if ! wait_until 60 curl -fsS --max-time 2 "http://$HOST:$PORT/v1/vector/collections"; then
-        echo "milvus: REST on $HOST:$PORT does not answer" >&2
+    # Health answers before the proxy serves REST: a moment on a fresh start, but after a crash (kill -9) the new
+    # process waits for the dead one's sessions in its embedded etcd to expire first, a minute or more on a busy
+    # machine; so this wait is as long as the start's.
+    if ! wait_until "$START_TIMEOUT" curl -fsS --max-time 2 "http://$HOST:$PORT/v1/vector/collections"; then
+        echo "milvus: REST on $HOST:$PORT does not answer after ${START_TIMEOUT}s" >&2
         stop_all
         return 1
     fi
