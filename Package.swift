@@ -142,6 +142,8 @@ let package = Package(
                 "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB", "VectorStreamEmbedded",
                 "VectorStreamEmbedder",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
     ]

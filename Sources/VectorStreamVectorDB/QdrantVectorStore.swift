@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 import NIOHTTP1
 import VectorStreamCore
 
-/// Product vectors in Qdrant over its REST API.
+/// Product vectors in Qdrant over its REST API, for Qdrant 1.10 and newer: searches use the Query API
+/// (`POST /collections/{name}/points/query`, since 1.10), which replaced `points/search` (removed in 1.19).
+/// Every request is checked against Qdrant's own OpenAPI document for 1.19 by the contract tests.
 ///
 /// One point per product. Qdrant ids are unsigned integers or UUIDs, so the point id is a UUID derived from
 /// the product id (SHA-256, stable across processes); the product id itself is in the payload. Payload
@@ -69,8 +71,8 @@ public final class QdrantVectorStore: VectorStore, HealthCheckable, Sendable {
     /// Creates the collection and its payload indexes when absent and checks the vector size.
     public func prepare() async throws {
         if prepared.withLockedValue({ $0 }) { return }
-        let existing = try await transport.send(.GET, collectionPath)
-        if existing.status == .notFound {
+        let exists = try Self.result(try await transport.send(.GET, collectionPath + "/exists"), "collection exists")
+        if exists["exists"]?.boolValue != true {
             let created = try await transport.send(.PUT, collectionPath, body: QdrantRequests.createCollection(configuration))
             // 409 or an "already exists" error: another worker created it first.
             if created.status != .ok, created.status != .conflict,
@@ -80,7 +82,7 @@ public final class QdrantVectorStore: VectorStore, HealthCheckable, Sendable {
             }
             logger.info("created qdrant collection", metadata: ["collection": "\(configuration.collection)"])
         } else {
-            let result = try Self.result(existing, "GET collection")
+            let result = try Self.result(try await transport.send(.GET, collectionPath), "GET collection")
             // Single unnamed vector: `config.params.vectors.size`.
             if let size = result["config"]?["params"]?["vectors"]?["size"]?.int64Value, size != Int64(configuration.dimension) {
                 throw VectorDatabaseError(.incompatibleCollection,
@@ -124,8 +126,8 @@ public final class QdrantVectorStore: VectorStore, HealthCheckable, Sendable {
         try await prepare()
         let body = QdrantRequests.search(query, k: k, filter: filter, modelVersion: modelVersion,
                                          hnswEf: max(k, configuration.searchEf))
-        let r = try await transport.send(.POST, collectionPath + "/points/search", body: body)
-        let points = try Self.result(r, "search").arrayValue ?? []
+        let r = try await transport.send(.POST, collectionPath + "/points/query", body: body)
+        let points = try Self.result(r, "query")["points"]?.arrayValue ?? []
         return points.compactMap { point in
             guard let payload = point["payload"], let id = payload["product_id"]?.stringValue else { return nil }
             return SearchHit(productID: id, score: Float(point["score"]?.doubleValue ?? 0),
@@ -247,7 +249,8 @@ enum QdrantRequests {
         })]
     }
 
-    /// `POST /collections/{name}/points/search`: the model version always, then category, price and exclusions.
+    /// `POST /collections/{name}/points/query` (the Query API): the model version always, then category, price and
+    /// exclusions.
     static func search(_ query: [Float], k: Int, filter: SearchFilter, modelVersion: String, hnswEf: Int) -> JSONValue {
         var must: [JSONValue] = [["key": "model_version", "match": ["value": .string(modelVersion)]]]
         if let category = filter.category {
@@ -265,7 +268,7 @@ enum QdrantRequests {
                                          "match": ["any": .array(filter.excludedProductIDs.sorted().map { .string($0) })]]]
         }
         return [
-            "vector": .floats(query),
+            "query": .floats(query),
             "filter": .object(qdrantFilter),
             "limit": .int(Int64(k)),
             "with_payload": ["product_id", "name", "category", "price"],

@@ -6,19 +6,20 @@ import VectorStreamEmbedder
 import VectorStreamGenerator
 @testable import VectorStreamVectorDB
 
-/// The category test of the API issue with Milvus as the store: the generator's catalog embedded by the real
-/// all-MiniLM-L6-v2, stored in Milvus; a query made of a category's words must find that category.
-@Suite("Milvus category search (real embedder)")
+/// The category test of the API issue with Milvus and with Qdrant (the stand-in held to Qdrant's 1.19 OpenAPI
+/// document) as the store: the generator's catalog embedded by the real all-MiniLM-L6-v2; a query made of a
+/// category's words must find that category.
+@Suite("Category search in Milvus and Qdrant (real embedder)")
 struct MilvusCategorySearchTests {
     /// Products embedded, spread evenly over all fourteen categories. Fewer than the catalog's 2,000: embedding
     /// dominates the test's time in a debug build (600 products took 7 minutes on a loaded 2-core machine).
     /// `VECTORSTREAM_CATEGORY_TEST_PRODUCTS` raises it (e.g. 2000 in a release build).
     static let productCount = ProcessInfo.processInfo.environment["VECTORSTREAM_CATEGORY_TEST_PRODUCTS"].flatMap { Int($0) } ?? 280
 
-    @Test func categoryWordsFindTheirCategoryInTheTop10() async throws {
-        let url = try TestServices.url("milvus", environmentVariable: "VECTORSTREAM_TEST_MILVUS_URL")
-        let store = MilvusVectorStore(configuration: .init(url: url, collection: VectorDBTestSupport.collectionName("category")))
-        try await store.prepare()
+    @Test(arguments: [StoreKind.milvus, .qdrantStandIn])
+    func categoryWordsFindTheirCategoryInTheTop10(_ kind: StoreKind) async throws {
+        let t = try await StoreUnderTest.make(kind, "category")
+        let store = t.store
         let embedder = try MiniLMEmbedder()
         let catalog = EventGenerator(configuration: GeneratorConfiguration(seed: 42, productCount: 2000)).catalog
         // Every category, equally: the first products of each.
@@ -34,8 +35,7 @@ struct MilvusCategorySearchTests {
                           modelVersion: embedder.modelVersion,
                           contentHash: ContentHash.productRecord(p, modelVersion: embedder.modelVersion), updatedAt: 1)
         })
-        let visible = try await VectorDBTestSupport.eventually { try await store.count() == products.count }
-        #expect(visible)
+        try await t.waitForCount(products.count)
 
         var shares = [String: Double]()
         for category in EventGenerator.categoryNames {
@@ -48,7 +48,7 @@ struct MilvusCategorySearchTests {
         for (category, share) in shares.sorted(by: { $0.key < $1.key }) {
             #expect(share >= 0.9, "\(category): \(Int(share * 100))% of the top 10 in the category")
         }
-        try await store.dropCollection()
+        try await t.finish()
     }
 }
 #endif

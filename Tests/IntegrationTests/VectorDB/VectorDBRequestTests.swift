@@ -51,7 +51,7 @@ struct VectorDBRequestTests {
         #expect(body.serializedString == """
             {"filter":{"must":[{"key":"model_version","match":{"value":"m2"}},{"key":"category","match":{"value":"Books"}},\
             {"key":"price","range":{"gte":5,"lte":20.5}}],"must_not":[{"key":"product_id","match":{"any":["a","b"]}}]},\
-            "limit":10,"params":{"hnsw_ef":64},"vector":[1,0],"with_payload":["product_id","name","category","price"],\
+            "limit":10,"params":{"hnsw_ef":64},"query":[1,0],"with_payload":["product_id","name","category","price"],\
             "with_vector":false}
             """)
         // Without a filter, only the model version is required and nothing is excluded.
