@@ -35,6 +35,9 @@ struct VectorStreamCommand: AsyncParsableCommand {
             exit(withError: error)
         } catch let error as CleanExit {
             exit(withError: error)
+        } catch where !(error is ArgumentParser.ValidationError) && String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // --help, --version, completions: the built-in commands answer through errors of their own.
+            exit(withError: error)
         } catch {
             printError(CLIError.message(for: error))
             Foundation.exit((error as? CLIError)?.exitCode ?? 1)

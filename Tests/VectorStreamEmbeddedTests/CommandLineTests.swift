@@ -276,6 +276,17 @@ struct CommandLineTests {
         #expect(r.stderr.contains("VECTORSTREAM_TRIGGER_INTERVAL"))
     }
 
+    /// Only errors after parsing lose the usage block: help and a mistyped command line work as before.
+    @Test func helpAndCommandLineMistakesStillShowUsage() throws {
+        let help = try Self.run(["--help"])
+        #expect(help.status == 0 && help.stdout.contains("OVERVIEW"), "\(help.stdout)\(help.stderr)")
+        let subHelp = try Self.run(["embed", "--help"])
+        #expect(subHelp.status == 0 && subHelp.stdout.contains("--jsonl"))
+        let mistyped = try Self.run(["demo", "--events", "0"])
+        #expect(mistyped.status != 0 && mistyped.stderr.contains("--events must be at least 1"))
+        #expect(mistyped.stderr.contains("Usage:"))
+    }
+
     @Test func portInUseNamesTheAddressAndTheFlagBeforeThePipelineStarts() throws {
         let (fd, port) = Self.listener()
         defer { close(fd) }

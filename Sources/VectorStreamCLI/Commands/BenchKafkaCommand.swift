@@ -175,11 +175,17 @@ struct BenchKafkaCommand: AsyncParsableCommand {
         // Backlog: everything is in the topic before the consumer starts.
         var producedPerSecond = rate == nil ? try await produceAll() : 0
 
+        let trigger: Duration
+        do {
+            trigger = try parseDuration(triggerInterval, within: triggerIntervalBounds)
+        } catch let error as ConfigurationError {
+            throw CLIError("--trigger-interval \(triggerInterval): \(error.description)")
+        }
         let source = try await KafkaEventSource(configuration: configuration, logger: logger)
         let engineConfiguration: EngineConfiguration = {
             var e = EngineConfiguration()
             e.maxEventsPerTrigger = maxEventsPerTrigger
-            e.triggerInterval = (try? parseDuration(triggerInterval)) ?? .milliseconds(100)
+            e.triggerInterval = trigger
             e.workerID = "bench"
             return e
         }()

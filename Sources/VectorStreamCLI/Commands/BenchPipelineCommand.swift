@@ -17,7 +17,11 @@ struct BenchPipelineCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = try global.loadConfiguration()
-        config.pipeline.triggerInterval = try parseDuration(trigger)
+        do {
+            config.pipeline.triggerInterval = try parseDuration(trigger, within: triggerIntervalBounds)
+        } catch let error as ConfigurationError {
+            throw CLIError("--trigger \(trigger): \(error.description)")
+        }
         config.pipeline.maxEventsPerTrigger = maxBatch
         let registry = Observability.bootstrap(logLevel: global.logLevel)
         let logger = global.makeLogger("vectorstream.bench")
