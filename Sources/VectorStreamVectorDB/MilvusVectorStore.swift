@@ -78,6 +78,10 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         var recentIDs: [String: (ids: [Int64], at: ContinuousClock.Instant)] = [:]
     }
     private let state: NIOLockedValueBox<State>
+    /// REST v1 writes (query, delete, insert) of this process one at a time: two concurrent upserts of one
+    /// product would otherwise both find nothing to delete and insert two rows. Across processes the pipeline's
+    /// product-record claims keep two workers off the same record; v2 servers upsert natively.
+    private let v1Writes = AsyncSerialLock()
 
     public init(configuration: Configuration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "vectorstream.milvus")) {
@@ -305,7 +309,7 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
                 let body: JSONValue = ["collectionName": .string(configuration.collection), "data": .array(batch.map(Self.row))]
                 _ = try await callV2("/v2/vectordb/entities/upsert", body)
             case .v1:
-                try await upsertV1(batch)
+                try await v1Writes.run { try await upsertV1(batch) }
             }
         }
     }
@@ -451,12 +455,21 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
 
     // MARK: Health
 
+    /// Down when the server does not answer; degraded while the collection is not loaded (after a restart Milvus
+    /// reloads it for a while, and reads fail with "collection not loaded" until it has) or does not exist yet
+    /// (the first write creates it).
     public func checkHealth() async -> DependencyHealth {
         do {
             let api = try await apiVersion()
             switch api {
             case .v1: _ = try await callV1(.GET, "/v1/vector/collections", nil)
             case .v2: _ = try await callV2("/v2/vectordb/collections/list", [:])
+            }
+            guard let load = try await loadState() else {
+                return .degraded("milvus: collection '\(configuration.collection)' does not exist yet (the first write creates it)")
+            }
+            guard load == "LoadStateLoaded" else {
+                return .degraded("milvus: collection '\(configuration.collection)' is not loaded (\(load)); reads fail until it is")
             }
             return .ok
         } catch let error as VectorDatabaseError {
@@ -544,16 +557,83 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         return "\(body["message"]?.stringValue ?? r.text) (HTTP \(r.status.code), code \(code.map(String.init) ?? "none"))"
     }
 
-    private func callV1(_ method: HTTPMethod, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
+    private func callV1(_ method: HTTPMethod, _ path: String, _ body: JSONValue?, reloaded: Bool = false) async throws -> JSONValue {
         let r = try await transport.send(method, path, body: body)
-        if let failure = failure(r, api: .v1) { throw VectorDatabaseError(.server, "milvus \(path): \(failure)") }
+        if let failure = failure(r, api: .v1) {
+            if !reloaded, Self.readPaths.contains(path), Self.isNotLoaded(failure) {
+                try await loadAndWait(after: failure)
+                return try await callV1(method, path, body, reloaded: true)
+            }
+            throw VectorDatabaseError(.server, "milvus \(path): \(failure)")
+        }
         return try r.json()["data"] ?? .null
     }
 
-    private func callV2(_ path: String, _ body: JSONValue) async throws -> JSONValue {
+    private func callV2(_ path: String, _ body: JSONValue, reloaded: Bool = false) async throws -> JSONValue {
         let r = try await transport.send(.POST, path, body: body)
-        if let failure = failure(r, api: .v2) { throw VectorDatabaseError(.server, "milvus \(path): \(failure)") }
+        if let failure = failure(r, api: .v2) {
+            if !reloaded, Self.readPaths.contains(path), Self.isNotLoaded(failure) {
+                try await loadAndWait(after: failure)
+                return try await callV2(path, body, reloaded: true)
+            }
+            throw VectorDatabaseError(.server, "milvus \(path): \(failure)")
+        }
         return try r.json()["data"] ?? .null
+    }
+
+    // MARK: Loading
+
+    /// Reads that fail while the collection is not loaded, and are retried once after loading it.
+    static let readPaths: Set<String> = ["/v1/vector/search", "/v1/vector/query", "/v1/vector/get",
+                                         "/v2/vectordb/entities/search", "/v2/vectordb/entities/query",
+                                         "/v2/vectordb/entities/get"]
+
+    /// Milvus's refusal of a read on a released collection, or on one it is still loading after a restart.
+    static func isNotLoaded(_ message: String) -> Bool {
+        let m = message.lowercased()
+        return m.contains("not loaded") || m.contains("notload") || m.contains("not_loaded")
+    }
+
+    /// The collection's load state (`LoadStateLoaded`, `LoadStateLoading`, `LoadStateNotLoad`), nil when it does
+    /// not exist.
+    func loadState() async throws -> String? {
+        switch try await apiVersion() {
+        case .v1:
+            guard let info = try await describeV1() else { return nil }
+            return info["load"]?.stringValue ?? "unknown"
+        case .v2:
+            let has = try await callV2("/v2/vectordb/collections/has", ["collectionName": .string(configuration.collection)])
+            guard has["has"]?.boolValue == true else { return nil }
+            let s = try await callV2("/v2/vectordb/collections/get_load_state", ["collectionName": .string(configuration.collection)])
+            return s["loadState"]?.stringValue ?? "unknown"
+        }
+    }
+
+    /// A read failed with "collection not loaded": load the collection (v2's load call; REST v1 has none, but
+    /// Milvus reloads what was loaded by itself after a restart) and wait until it is, up to `loadTimeout`.
+    func loadAndWait(after failure: String) async throws {
+        let api = try await apiVersion()
+        logger.warning("milvus collection not loaded: loading it, then retrying once",
+                       metadata: ["collection": "\(configuration.collection)", "error": "\(failure)"])
+        let deadline = ContinuousClock.now + configuration.loadTimeout
+        var requested = false
+        while true {
+            let load = try await loadState() ?? "missing"
+            if load == "LoadStateLoaded" { return }
+            if load == "LoadStateNotLoad", api == .v2, !requested {
+                _ = try await callV2("/v2/vectordb/collections/load", ["collectionName": .string(configuration.collection)])
+                requested = true
+            }
+            guard load != "missing" else {
+                throw VectorDatabaseError(.server, "milvus: collection '\(configuration.collection)' does not exist")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw VectorDatabaseError(.server, "milvus: collection '\(configuration.collection)' did not load within "
+                                          + "\(configuration.loadTimeout) (\(load))"
+                                          + (api == .v1 ? "; REST v1 cannot load it, load it with a Milvus client" : ""))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
     }
 
     private func urlEncoded(_ s: String) -> String {

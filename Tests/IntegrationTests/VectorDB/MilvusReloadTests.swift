@@ -29,11 +29,11 @@ struct MilvusReloadTests {
 
         fake.restart(loadingFor: 4)  // the next four load-state reads say Loading, then Loaded
         let health = await store.checkHealth()
-        guard case .degraded(let reason) = health else {
+        if case .degraded(let reason) = health {
+            #expect(reason.contains("not loaded"))
+        } else {
             Issue.record("expected degraded while the collection loads, got \(health)")
-            return
         }
-        #expect(reason.contains("not loaded"))
 
         let hits = try await store.search([1, 0, 0, 0], k: 3, filter: SearchFilter(), modelVersion: "m1")
         #expect(hits.map(\.productID) == ["p-1"])
@@ -50,10 +50,8 @@ struct MilvusReloadTests {
         #expect(await store.checkHealth() == .ok)
 
         fake.release()  // NotLoad until the store asks for a load; then Loading twice, then Loaded
-        guard case .degraded = await store.checkHealth() else {
-            Issue.record("expected degraded while the collection is released")
-            return
-        }
+        let health = await store.checkHealth()
+        if case .degraded = health {} else { Issue.record("expected degraded while the collection is released, got \(health)") }
         let product = try await store.vector(forProduct: "p-1")
         #expect(product?.productID == "p-1")
         #expect(fake.counts.withLock { $0.loads } == 1)
