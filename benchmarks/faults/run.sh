@@ -138,7 +138,7 @@ scenario milvus-zombie 400 env VECTORSTREAM_RUN_DIR="$FAULTS_MILVUS_RUN_DIR" bas
 scenario kill-kafka 1200 "${FAULT[@]}" kill-kafka "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario kill-embedded 900 "${FAULT[@]}" kill-embedded "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario two-workers 900 "${FAULT[@]}" two-workers "${COMMON[@]}" "${BOUND[@]}"
-for server in redis clickhouse milvus kafka; do
+for server in redis clickhouse kafka; do
     scenario "bounce-$server" 900 "${FAULT[@]}" bounce --server "$server" "${COMMON[@]}" "${BOUNCE[@]}" "${BOUND[@]}"
 done
 scenario poison-kafka 600 "${FAULT[@]}" poison-kafka --seed "${FAULTS_SEED:-7}"
@@ -147,6 +147,8 @@ scenario fuzz-off 900 "${FAULT[@]}" fuzz --api-key off "${FUZZ[@]}"
 scenario fuzz-on 900 "${FAULT[@]}" fuzz --api-key on "${FUZZ[@]}"
 scenario sigterm-clickhouse 600 "${FAULT[@]}" sigterm --stall clickhouse "${BOUND[@]}"
 scenario sigterm-dead-letter 600 "${FAULT[@]}" sigterm --stall dead-letter "${BOUND[@]}"
+# Last: a Milvus that does not come back would fail every scenario after it.
+scenario bounce-milvus 1200 "${FAULT[@]}" bounce --server milvus "${COMMON[@]}" "${BOUNCE[@]}" "${BOUND[@]}"
 
 "$PY" - "$FAULTS_OUT" <<'EOF' | tee -a "$LOG"
 import json, sys, pathlib
