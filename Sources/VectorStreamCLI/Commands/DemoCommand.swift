@@ -106,9 +106,10 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    /// Starts clean without deleting anything VectorStream did not create. A folder the demo made (it holds the
-    /// marker) loses only VectorStream's own files; a new or empty folder is used and marked; any other folder is
-    /// refused, since it holds someone's files (or another command's stores). `--keep-data` uses what is there.
+    /// Starts clean without deleting anything VectorStream did not create. In a folder the demo made (it holds the
+    /// marker) or one that holds only VectorStream's files, those files are deleted and nothing else; a new or
+    /// empty folder is used and marked; any other folder is refused, since it holds someone's files. `--keep-data`
+    /// uses what is there.
     func prepareDataDirectory(_ path: String, givenByUser: Bool, deadLetterFile: String) throws {
         let fm = FileManager.default
         let flag = givenByUser ? "--data-dir \(path)" : "the demo's folder \(path) (data_dir/demo)"
@@ -123,9 +124,8 @@ struct DemoCommand: AsyncParsableCommand {
                 name == Self.marker || name.hasPrefix("vectorstream.sqlite") || name == deadLetterFile
                     || name == (deadLetterFile as NSString).lastPathComponent
             }
-            let marked = entries.contains(Self.marker)
-            // Before the marker existed the default folder held only the demo's files: it counts as the demo's.
-            let demoFolder = marked || (!givenByUser && entries.allSatisfy(isOurs))
+            // A folder of VectorStream's files only (one made before the marker existed) is a data directory too.
+            let demoFolder = entries.contains(Self.marker) || entries.allSatisfy(isOurs)
             mark = demoFolder || entries.isEmpty
             if keepData {
                 if !demoFolder && !entries.isEmpty && !entries.contains(where: { $0.hasPrefix("vectorstream.sqlite") }) {
