@@ -38,15 +38,17 @@ struct MilvusCategorySearchTests {
         try await t.waitForCount(products.count)
 
         var shares = [String: Double]()
+        var misses = [String: [String]]()
         for category in EventGenerator.categoryNames {
             let words = try #require(EventGenerator.queryWords(forCategory: category))
             let query = try await embedder.embed([words])[0]
             let hits = try await store.search(query, k: 10, filter: SearchFilter(), modelVersion: embedder.modelVersion)
             #expect(hits.count == 10)
             shares[category] = Double(hits.filter { $0.category == category }.count) / 10
+            misses[category] = hits.filter { $0.category != category }.map { "\($0.name) [\($0.category)]" }
         }
         for (category, share) in shares.sorted(by: { $0.key < $1.key }) {
-            #expect(share >= 0.9, "\(category): \(Int(share * 100))% of the top 10 in the category")
+            #expect(share >= 0.9, "\(category): \(Int(share * 100))% of the top 10 in the category (\(misses[category] ?? []))")
         }
         try await t.finish()
     }
