@@ -109,6 +109,12 @@ public final class EmbeddedDatabase: Sendable {
             // Covers the session funnel: distinct sessions per step in a time window.
             try db.execute(sql: "CREATE INDEX events_funnel ON events(ts, event_type, session_id)")
         }
+        m.registerMigration("v3-ingested-at") { db in
+            // Retention by age counts from when an event was stored, not from its own time: a replay, a backfill
+            // or the generator's reproducible output carries old timestamps and must not vanish at once.
+            // Rows stored before this column existed have 0 and go by age first.
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN ingested_at INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 

@@ -4,7 +4,8 @@ import VectorStreamCore
 
 /// How much the embedded store keeps: an endless stream must not fill the disk.
 public struct RetentionPolicy: Sendable, Hashable {
-    /// Events, dead letters and metrics older than this are deleted; nil keeps them by age.
+    /// Events, dead letters and metrics stored longer ago than this are deleted (by when they were stored, not by
+    /// the event's own time); nil keeps them by age.
     public var maxAge: Duration?
     /// The most bytes the database may hold in use (SQLite pages minus free ones); the oldest events, dead
     /// letters and metrics go first, down to 80 % of it. Freed pages are reused, so the file stops growing
@@ -60,9 +61,16 @@ extension EmbeddedDatabase {
         if let maxAge = policy.maxAge {
             let cutoff = now - maxAge.components.seconds * 1000 - maxAge.components.attoseconds / 1_000_000_000_000_000
             try pool.write { db in
-                try db.execute(sql: "DELETE FROM events WHERE ts < ?", arguments: [cutoff])
+                try db.execute(sql: "DELETE FROM events WHERE ingested_at < ?", arguments: [cutoff])
                 report.eventsDeleted += db.changesCount
-                try db.execute(sql: "DELETE FROM product_minute WHERE minute < ?", arguments: [cutoff / 60_000])
+                if report.eventsDeleted > 0 {
+                    // Aggregates cover the same span as the events left.
+                    if let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(ts) FROM events") {
+                        try db.execute(sql: "DELETE FROM product_minute WHERE minute < ?", arguments: [oldest / 60_000])
+                    } else {
+                        try db.execute(sql: "DELETE FROM product_minute")
+                    }
+                }
                 try db.execute(sql: "DELETE FROM dead_letters WHERE rejected_at < ?", arguments: [cutoff])
                 report.deadLettersDeleted += db.changesCount
                 try db.execute(sql: "DELETE FROM metrics_history WHERE ts < ?", arguments: [cutoff])

@@ -24,9 +24,10 @@ public final class SQLiteEventStore: EventSink, AnalyticsStore, DeadLetterSink, 
         let inserted = try await database.pool.write { db -> Int in
             let insert = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO events(event_id, ts, user_id, event_type, product_id, category, price,
-                    session_id, source_topic, source_partition, source_offset, raw)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    session_id, source_topic, source_partition, source_offset, raw, ingested_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
+            let ingestedAt = wallClockMillis()
             struct Key: Hashable { var minute: Int64; var type: String; var product: String }
             var aggregates: [Key: (name: String, category: String, count: Int64, revenue: Double)] = [:]
             var inserted = 0
@@ -48,6 +49,7 @@ public final class SQLiteEventStore: EventSink, AnalyticsStore, DeadLetterSink, 
                 row.int(10, Int64(accepted.position.partition))
                 row.int(11, accepted.position.offset)
                 row.blob(12, accepted.raw)
+                row.int(13, ingestedAt)
                 try row.step(db)
                 guard db.changesCount > 0 else { continue }
                 inserted += 1

@@ -12,6 +12,8 @@ final class AssignmentState: Sendable {
         var assigned: Set<TopicPartition> = []
         /// False until the group first gave this consumer an assignment (possibly empty).
         var hasJoined = false
+        /// When partitions were last assigned or revoked (`--until-idle` counts idleness from it too).
+        var changedAt = ContinuousClock.now
     }
 
     let state = Mutex(State())
@@ -20,6 +22,7 @@ final class AssignmentState: Sendable {
         state.withLock { s in
             s.assigned.formUnion(partitions)
             s.hasJoined = true
+            s.changedAt = .now
         }
     }
 
@@ -27,6 +30,7 @@ final class AssignmentState: Sendable {
         state.withLock { s in
             s.assigned.subtract(partitions)
             s.generation += 1
+            s.changedAt = .now
         }
     }
 
@@ -280,6 +284,9 @@ public final class KafkaConsumer: Sendable {
     /// The partitions this consumer owns now.
     public var assignedPartitions: Set<TopicPartition> { assignment.state.withLock { $0.assigned } }
 
+    /// How long ago partitions were last assigned to or revoked from this consumer.
+    public var timeSinceRebalance: Duration { assignment.state.withLock { $0.changedAt.duration(to: .now) } }
+
     /// True once the group has given this consumer its first assignment.
     public var hasJoinedGroup: Bool { assignment.state.withLock { $0.hasJoined } }
 
@@ -329,14 +336,32 @@ public final class KafkaConsumer: Sendable {
         let list = makeList(Dictionary(uniqueKeysWithValues: owned.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }))
         defer { rd_kafka_topic_partition_list_destroy(list) }
         guard rd_kafka_position(handle.pointer, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return false }
+        // Nothing consumed since the assignment (a group already at the end): the position is the committed offset.
+        var committed: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        defer { if let committed { rd_kafka_topic_partition_list_destroy(committed) } }
         for i in 0..<Int(list.pointee.cnt) {
             let e = list.pointee.elems[i]
             var low: Int64 = -1
             var high: Int64 = -1
             guard rd_kafka_get_watermark_offsets(handle.pointer, e.topic, e.partition, &low, &high)
                     == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return false }
-            // No position yet: nothing consumed since the assignment; caught up only if the partition is empty.
-            let position = e.offset >= 0 ? e.offset : low
+            var position = e.offset
+            if position < 0 {
+                if committed == nil {
+                    let query = makeList(Dictionary(uniqueKeysWithValues: owned.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }))
+                    guard rd_kafka_committed(handle.pointer, query, 2_000) == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                        rd_kafka_topic_partition_list_destroy(query)
+                        return false
+                    }
+                    committed = query
+                }
+                let found = committed!
+                for j in 0..<Int(found.pointee.cnt) {
+                    let c = found.pointee.elems[j]
+                    if c.partition == e.partition, String(cString: c.topic) == String(cString: e.topic) { position = c.offset }
+                }
+                if position < 0 { position = low }  // no commit either: from the start
+            }
             if position < high { return false }
         }
         return true

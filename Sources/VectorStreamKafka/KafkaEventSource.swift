@@ -69,8 +69,11 @@ public final class KafkaEventSource: EventSource {
     /// partition reported. `run --until-idle` also requires that polls brought nothing for the idle time, so a
     /// high watermark reported below the real end (tansu does, at times) cannot end a run early on its own, and
     /// no ListOffsets "latest" answer is trusted (tansu's can be wrong).
-    public func isCaughtUp() async -> Bool {
-        consumer.hasJoinedGroup && consumer.hasReadToLastFetchedEnd()
+    ///
+    /// - Parameter quietFor: also require that no partition was assigned or revoked for this long: a rebalance
+    ///   (another worker gone) hands over partitions this worker has not read yet.
+    public func isCaughtUp(quietFor: Duration = .zero) async -> Bool {
+        consumer.hasJoinedGroup && consumer.timeSinceRebalance >= quietFor && consumer.hasReadToLastFetchedEnd()
     }
 
     /// Leaves the group without committing; ``nextBatch(maxRecords:deadline:)`` returns nil afterwards.

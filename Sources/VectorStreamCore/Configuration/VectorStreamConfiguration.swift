@@ -124,7 +124,8 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
 
     /// How much the embedded SQLite store keeps, so an endless stream does not fill the disk.
     public struct EmbeddedSettings: Sendable, Hashable {
-        /// Events, dead letters and metrics older than this are deleted (by event time). Default 7 days; 0 keeps all.
+        /// Events, dead letters and metrics stored longer ago than this are deleted (by when they were stored, so
+        /// replays and backfills with old timestamps stay). Default 7 days; 0 keeps all.
         public var retention: Duration = .seconds(7 * 24 * 3600)
         /// Most megabytes the database may use; the oldest data goes first. Default 4,096; 0 means no cap.
         public var maxSizeMB = 4096

@@ -499,7 +499,9 @@ public final class MicroBatchEngine: Sendable {
 
             // Claim the records: two workers never write the same one.
             let candidates = latest.sorted { $0.key < $1.key }
-            let keys = candidates.map { "\($0.key):\($0.value.record)" }
+            // Keyed by product, not by record: two workers holding different records of one product (a price
+            // change) must not write it at once either (Milvus 2.3's v1 upsert is query-delete-insert).
+            let keys = candidates.map(\.key)
             let claimStart = ContinuousClock.now
             let outcomes = try await stages.dedup.claim(keys, in: .productText)
             times.add(.dedup, since: claimStart)
