@@ -102,7 +102,8 @@ struct RunCommand: AsyncParsableCommand {
                                                           breakerCooldown: config.http.breakerCooldown),
             registry: registry, logger: logger, expectedEvents: events)
         runner.untilIdle = untilIdle.map { .milliseconds(Int64($0 * 1000)) }
-        if let kafkaSource { runner.isCaughtUp = { await kafkaSource.isCaughtUp() } }
+        runner.shutdownGrace = config.pipeline.shutdownGrace
+        if let kafkaSource, let quiet = runner.untilIdle { runner.isCaughtUp = { await kafkaSource.isCaughtUp(quietFor: quiet) } }
         let stats = try await runner.run(source: eventSource)
         await kafkaSource?.close()
         let summary = try await Summary.make(stats: stats, assembly: assembly, dataDirectory: config.dataDirectory)
