@@ -149,7 +149,7 @@ struct EngineFailureTests {
     }
 
     /// Runs the engine; fails the test (and stops the engine) if it has not ended within `limit`.
-    func runBounded(_ engine: MicroBatchEngine, limit: Duration = .seconds(10), untilIdle: Duration? = nil,
+    func runBounded(_ engine: MicroBatchEngine, limit: Duration = .seconds(90), untilIdle: Duration? = nil,
                     sourceLocation: SourceLocation = #_sourceLocation) async -> (Result<Void, any Error>, Duration) {
         let start = ContinuousClock.now
         let task = Task { try await engine.run(untilIdle: untilIdle) }
@@ -226,10 +226,18 @@ struct EngineFailureTests {
         let source = Source(records)
         let sink = Sink()
         let e = engine(source, dedup: dedup, sink: sink)
-        Task { try await Task.sleep(for: .milliseconds(300)); e.requestStop() }
-        let (result, elapsed) = await runBounded(e, limit: .seconds(5))
+        let stopped = Mutex<ContinuousClock.Instant?>(nil)
+        Task {
+            // Once the won events are stored and the batch waits for e-3 (a lease that never runs out here).
+            while sink.events.withLock({ $0.count }) < 9 { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(100))
+            stopped.withLock { $0 = .now }
+            e.requestStop()
+        }
+        let (result, _) = await runBounded(e)
         try result.get()
-        #expect(elapsed < .seconds(2))
+        let sinceStop = stopped.withLock { $0 }.map { $0.duration(to: .now) } ?? .seconds(999)
+        #expect(sinceStop < .seconds(20), "ended \(sinceStop) after the stop request, waiting on a lease that never ends")
         #expect(source.acknowledged.withLock { $0.isEmpty }, "nothing acknowledged")
         // What was won is stored and confirmed before waiting (so a replay skips it); the held event is not.
         #expect(sink.events.withLock { Set($0.keys) } == Set((0..<10).filter { $0 != 3 }.map { "e-\($0)" }))
@@ -257,23 +265,30 @@ struct EngineFailureTests {
     func stopDuringRetries() async throws {
         let source = Source((0..<10).map { Self.record($0) })
         let sink = Sink(failWith: .transient)
-        let e = engine(source, sink: sink) { $0.retryMaxBackoff = .seconds(30); $0.retryInitialBackoff = .seconds(30) }
-        Task { try await Task.sleep(for: .milliseconds(300)); e.requestStop() }
-        let (result, elapsed) = await runBounded(e, limit: .seconds(10))
+        let e = engine(source, sink: sink) { $0.retryMaxBackoff = .seconds(300); $0.retryInitialBackoff = .seconds(300) }
+        let stopped = Mutex<ContinuousClock.Instant?>(nil)
+        Task {
+            while sink.attempts.load(ordering: .relaxed) < 1 { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(100))
+            stopped.withLock { $0 = .now }
+            e.requestStop()
+        }
+        let (result, _) = await runBounded(e)
         try result.get()
-        #expect(elapsed < .seconds(2), "stopped within \(elapsed), inside a 30 s backoff")
+        let sinceStop = stopped.withLock { $0 }.map { $0.duration(to: .now) } ?? .seconds(999)
+        #expect(sinceStop < .seconds(20), "ended \(sinceStop) after the stop request, inside a 300 s backoff")
         #expect(source.acknowledged.withLock { $0.isEmpty })
         #expect(sink.attempts.load(ordering: .relaxed) >= 1)
     }
 
     @Test("a stop request ends a long poll at once; its records are not acknowledged")
     func stopDuringPoll() async throws {
-        let source = Source((0..<10).map { Self.record($0) }, pollDelay: .seconds(30))
-        let e = engine(source) { $0.triggerInterval = .seconds(30) }
+        let source = Source((0..<10).map { Self.record($0) }, pollDelay: .seconds(300))
+        let e = engine(source) { $0.triggerInterval = .seconds(300) }
         Task { try await Task.sleep(for: .milliseconds(200)); e.requestStop() }
-        let (result, elapsed) = await runBounded(e, limit: .seconds(10))
+        let (result, elapsed) = await runBounded(e)
         try result.get()
-        #expect(elapsed < .seconds(2))
+        #expect(elapsed < .seconds(30), "a 300 s poll ended \(elapsed) after start by the stop request")
         #expect(source.acknowledged.withLock { $0.isEmpty })
     }
 
@@ -284,7 +299,7 @@ struct EngineFailureTests {
         let source = Source((0..<300).map { Self.record($0) }, endless: true)
         let sink = Sink(delay: .milliseconds(400))
         let e = engine(source, sink: sink, embedder: Embedder(delay: .milliseconds(300)))
-        let (result, _) = await runBounded(e, limit: .seconds(20), untilIdle: .milliseconds(100))
+        let (result, _) = await runBounded(e, untilIdle: .milliseconds(100))
         try result.get()
         #expect(sink.events.withLock { $0.count } == 300)
         #expect(source.acknowledged.withLock { $0.last } == 300)
