@@ -328,7 +328,25 @@ extension ClickHouseClient {
     /// idempotent and versions are read back de-duplicated. From several workers at once too, except migration 4
     /// on a database that has funnel data: two of its backfills running together would both write first segments
     /// (docs/clickhouse.md: migrate once before starting more workers).
+    ///
+    /// Workers starting together race through the same steps (ClickHouse has no lock to serialise them): one may
+    /// drop or replace a table the other's step still uses. Every statement is idempotent, so a failed pass waits
+    /// a moment, reads the recorded versions again and goes on from there (the other worker's work counts), up to
+    /// five passes.
     public func migrate(database: String) async throws -> (ClickHouseSchema, ClickHouseMigrationReport) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await migrateOnce(database: database)
+            } catch let error as ClickHouseError where attempt < 5 {
+                try await Task.sleep(for: .milliseconds(Int64.random(in: 300...1200)))
+                _ = error
+            }
+        }
+    }
+
+    private func migrateOnce(database: String) async throws -> (ClickHouseSchema, ClickHouseMigrationReport) {
         let version = try await serverVersion()
         let db = quoteIdentifier(database)
         try await execute("CREATE DATABASE IF NOT EXISTS \(db)")

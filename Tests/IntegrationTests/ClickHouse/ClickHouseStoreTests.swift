@@ -381,4 +381,22 @@ struct ClickHouseStoreTests {
             try await client.shutdown()
         }
     }
+    @Test("five workers migrating a new database at once all succeed and leave one schema (fault-suite finding 6)")
+    func concurrentMigrations() async throws {
+        let url = try ClickHouseTestSupport.serverURL()
+        let database = "vs_test_race_\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
+        let clients = (0..<5).map { _ in ClickHouseClient(configuration: ClickHouseConfiguration(url: url, database: database)) }
+        let reports = try await withThrowingTaskGroup(of: Int.self) { group in
+            for client in clients { group.addTask { try await client.migrate(database: database).1.currentVersion } }
+            var versions: [Int] = []
+            for try await v in group { versions.append(v) }
+            return versions
+        }
+        #expect(reports.count == 5)
+        #expect(Set(reports).count == 1, "every worker sees the same schema version: \(reports)")
+        let tables = try await clients[0].rows("SELECT name FROM system.tables WHERE database = '\(database)'").map { $0[0] }
+        #expect(tables.contains("events") && tables.contains("funnel_segments"))
+        try? await clients[0].execute("DROP DATABASE IF EXISTS `\(database)`")
+        for client in clients { try? await client.shutdown() }
+    }
 }

@@ -86,8 +86,9 @@ struct RedisPipelineTests {
     func crashedWorkersClaimsAreRedone() async throws {
         let run = Run(stream: TestEventStream(events: 5_000, products: 300))
         var configuration = try RedisTestServer.storeConfiguration(prefix: RedisTestServer.uniquePrefix())
-        // Long enough that the restarted worker surely starts inside it, even on a loaded 2-core machine.
-        configuration.claimLease = .seconds(8)
+        // The crashed worker's lease: long enough that the restarted worker surely starts inside it, even on a
+        // loaded 2-core machine (it then waits up to this long).
+        configuration.claimLease = .seconds(20)
 
         // The "crashed" worker: claims the whole stream's events and product records, then never returns.
         var quiet = Logger(label: "test.redis.crashed")
@@ -116,7 +117,7 @@ struct RedisPipelineTests {
         #expect(b.stats.eventsStored == Int64(run.stream.uniqueEventIDs.count))
         #expect(b.stats.eventsWaitedForClaims > 0, "the held events were waited for")
         #expect(try await run.vectors.count() == run.stream.productTexts.count, "every product has its vector")
-        #expect(elapsed >= .seconds(1), "the held claims were waited out (lease 8 s), took \(elapsed)")
+        #expect(elapsed >= .seconds(1), "the held claims were waited out (lease 20 s), took \(elapsed)")
     }
 
     @Test("Redis restarted mid-run: both workers wait, resume, lose nothing and never both process an event")
