@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import VectorStreamClickHouse
 import VectorStreamCore
+import VectorStreamServer
 import VectorStreamKafka
 import VectorStreamRedis
 import VectorStreamVectorDB
@@ -30,7 +31,9 @@ struct PipelineAssembly: Sendable {
 
     static func make(configuration: VectorStreamConfiguration, dataDirectory: String, logger: Logger) async throws -> PipelineAssembly {
         let database = try EmbeddedDatabase(directory: dataDirectory)
-        let embedder = try makeEmbedder(configuration)
+        // Metered for the console (sentences per second while embedding).
+        let miniLM = try makeEmbedder(configuration)
+        let embedder = MeteredEmbedder(miniLM, precision: configuration.embedder.precision, matrixKernel: miniLM.layerProducts)
         logger.info("embedder ready", metadata: ["model": "\(embedder.modelVersion)"])
 
         var health: [any HealthCheckable] = []
@@ -99,7 +102,8 @@ struct PipelineAssembly: Sendable {
             dedup = redis.dedup
             embeddingCache = redis.embeddingCache
             queryCache = redis.queryCache
-            liveState = redis.liveState
+            // The console's metrics history stays in the embedded store (this worker's figures).
+            liveState = HistoryRecordingLiveState(live: redis.liveState, history: liveState)
             health.append(redis.health)
             closers.append { await redis.close() }
             logger.info("dedup, caches and live state in Redis")

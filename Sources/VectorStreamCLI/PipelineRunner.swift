@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import VectorStreamCore
+import VectorStreamEmbedded
 import VectorStreamServer
 
 /// Runs the engine (and, when asked, the HTTP API) under swift-service-lifecycle until the source ends or a signal.
@@ -33,10 +34,27 @@ struct PipelineRunner {
                   failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         if let http {
-            let server = APIServer(configuration: http, dependencies: APIDependencies(
+            // The console's sources: dead letters and metrics history from the embedded store (with Kafka it
+            // mirrors the dead-letter topic), its size, and the embedder's measured rate.
+            let database = assembly.database
+            let history = SnapshotMetricsHistory { from, to, thin, worker in
+                try database.metricsSnapshots(from: from, to: to, bucketMillis: thin, worker: worker)
+                    .map { MetricsSnapshot(worker: $0.worker, at: $0.at, stats: $0.stats) }
+            }
+            let storeSize: @Sendable () -> StoreSize = {
+                StoreSize(bytesInUse: try? database.bytesInUse(), bytesOnDisk: database.bytesOnDisk())
+            }
+            var embedderDetails: (@Sendable () -> EmbedderDetails)?
+            if let metered = assembly.embedder as? MeteredEmbedder { embedderDetails = { metered.details() } }
+            var dependencies = APIDependencies(
                 embedder: assembly.embedder, vectors: assembly.vectors, analytics: assembly.analytics,
                 queryCache: assembly.queryCache, liveState: assembly.liveState, health: assembly.health,
-                prometheus: registry, localStats: { engine.stats }))
+                prometheus: registry, localStats: { engine.stats })
+            dependencies.deadLetters = assembly.sqliteEvents
+            dependencies.metricsHistory = history
+            dependencies.storeSize = storeSize
+            dependencies.embedderDetails = embedderDetails
+            let server = APIServer(configuration: http, dependencies: dependencies)
             let app = server.makeApplication(logger: logger) { port in
                 FileHandle.standardError.write(Data("vectorstream: API and dashboard on http://\(http.host):\(port)/\n".utf8))
             }

@@ -10,6 +10,10 @@ struct APIHandlers: Sendable {
     let configuration: APIServerConfiguration
     /// One per guarded dependency, in the order /health lists them.
     let guards: [DependencyGuard]
+    /// Guards of the console's sources (dead letters, metrics history), when there are any.
+    let deadLetterGuard: DependencyGuard?
+    let historyGuard: DependencyGuard?
+    let healthMemory = HealthMemory()
 
     init(dependencies: APIDependencies, configuration: APIServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -34,6 +38,9 @@ struct APIHandlers: Sendable {
             d.liveState = GuardedLiveState(inner: live, guarded: g)
             guards.append(g)
         }
+        deadLetterGuard = dependencies.deadLetters == nil ? nil : guarded("dead_letters")
+        historyGuard = dependencies.metricsHistory == nil ? nil : guarded("metrics_history")
+        guards += [deadLetterGuard, historyGuard].compactMap { $0 }
         self.dependencies = d
         self.guards = guards
     }
@@ -87,7 +94,7 @@ struct APIHandlers: Sendable {
 
     /// Each dependency checked concurrently, none waited for longer than the read timeout (a check that ignores
     /// cancellation is left behind, not awaited).
-    private func checkAll() async -> [(name: String, health: DependencyHealth, latency: Duration)] {
+    func checkAll() async -> [(name: String, health: DependencyHealth, latency: Duration)] {
         let timeout = configuration.readTimeout
         return await withTaskGroup(of: (name: String, health: DependencyHealth, latency: Duration).self) { group in
             for dependency in dependencies.health {
@@ -264,9 +271,16 @@ struct APIHandlers: Sendable {
             let have = Set(popular.map(\.productID))
             popular += viewed.filter { !have.contains($0.productID) }.prefix(k - popular.count)
         }
-        return try JSON.response(["user_id": userID, "strategy": "popular", "based_on": 0, "results": popular.map {
-            ["product_id": $0.productID, "name": $0.name, "category": $0.category, "count": $0.count] as [String: Any]
-        }])
+        // The same fields as the personalized answer: the price from the product's vector (a product without one
+        // is not recommended), and as score its count over the top product's (1 for the most popular).
+        let top = Double(max(popular.map(\.count).max() ?? 1, 1))
+        var results: [[String: Any]] = []
+        for item in popular {
+            guard let v = try await dependencies.vectors.vector(forProduct: item.productID) else { continue }
+            results.append(["product_id": item.productID, "score": Double(item.count) / top, "name": item.name,
+                            "category": item.category, "price": v.price])
+        }
+        return try JSON.response(["user_id": userID, "strategy": "popular", "based_on": 0, "results": results])
     }
 
     // MARK: Analytics
@@ -292,7 +306,7 @@ struct APIHandlers: Sendable {
         let minutes = try Self.minutes(query)
         return try await cached("funnel:\(minutes)") {
             let f = try await dependencies.analytics.funnel(since: wallClockMillis() - Int64(minutes) * 60_000)
-            return ["minutes": minutes, "views": f.views, "carts": f.carts, "purchases": f.purchases,
+            return ["minutes": minutes, "counts": "distinct sessions", "views": f.views, "carts": f.carts, "purchases": f.purchases,
                     "view_to_cart": f.viewToCart, "cart_to_purchase": f.cartToPurchase, "view_to_purchase": f.viewToPurchase]
         }
     }

@@ -15,11 +15,22 @@ public struct APIDependencies: Sendable {
     public var prometheus: PrometheusCollectorRegistry?
     /// This process's own pipeline figures, when it runs one.
     public var localStats: (@Sendable () -> PipelineStats)?
+    /// Dead-letter samples for `GET /v1/dead-letters` (the embedded store; with Kafka its local copy of the
+    /// topic). nil: the route answers an empty page.
+    public var deadLetters: (any DeadLetterReader)?
+    /// The time series behind `GET /v1/metrics/history`. nil: the route answers no points.
+    public var metricsHistory: (any MetricsHistory)?
+    /// The embedded store's size, for `GET /v1/overview`.
+    public var storeSize: (@Sendable () -> StoreSize)?
+    /// Precision, kernel and measured rate of the embedder, for `GET /v1/overview`.
+    public var embedderDetails: (@Sendable () -> EmbedderDetails)?
 
     public init(embedder: any TextEmbedder, vectors: any VectorStore, analytics: any AnalyticsStore,
                 queryCache: (any QueryCache)? = nil, liveState: (any LiveStateStore)? = nil,
                 health: [any HealthCheckable] = [], prometheus: PrometheusCollectorRegistry? = nil,
-                localStats: (@Sendable () -> PipelineStats)? = nil) {
+                localStats: (@Sendable () -> PipelineStats)? = nil, deadLetters: (any DeadLetterReader)? = nil,
+                metricsHistory: (any MetricsHistory)? = nil, storeSize: (@Sendable () -> StoreSize)? = nil,
+                embedderDetails: (@Sendable () -> EmbedderDetails)? = nil) {
         self.embedder = embedder
         self.vectors = vectors
         self.analytics = analytics
@@ -28,6 +39,10 @@ public struct APIDependencies: Sendable {
         self.health = health
         self.prometheus = prometheus
         self.localStats = localStats
+        self.deadLetters = deadLetters
+        self.metricsHistory = metricsHistory
+        self.storeSize = storeSize
+        self.embedderDetails = embedderDetails
     }
 }
 
@@ -70,6 +85,7 @@ enum APIRoutes {
         (.get, "/"), (.get, "/health"), (.get, "/ready"), (.get, "/metrics"), (.get, "/status"), (.get, "/openapi.json"),
         (.post, "/v1/search"), (.get, "/v1/products/:id/similar"), (.get, "/v1/users/:id/recommendations"),
         (.get, "/v1/analytics/top-products"), (.get, "/v1/analytics/funnel"), (.get, "/v1/analytics/categories"),
+        (.get, "/v1/overview"), (.get, "/v1/dead-letters"), (.get, "/v1/metrics/history"),
     ]
 
     /// The path's segments as the router sees them: split on `/`, empty segments dropped.
@@ -88,7 +104,8 @@ enum APIRoutes {
     }
 }
 
-/// The HTTP API: health, metrics, search, similar products, recommendations, analytics, OpenAPI and a dashboard.
+/// The HTTP API: health, metrics, search, similar products, recommendations, analytics, the console's routes
+/// (overview, dead letters, metrics history), OpenAPI and the console page.
 public struct APIServer: Sendable {
     public let configuration: APIServerConfiguration
     let dependencies: APIDependencies
@@ -136,6 +153,9 @@ public struct APIServer: Sendable {
         router.get("/v1/analytics/top-products") { request, _ in try await h.topProducts(query: request.uri.queryParameters) }
         router.get("/v1/analytics/funnel") { request, _ in try await h.funnel(query: request.uri.queryParameters) }
         router.get("/v1/analytics/categories") { request, _ in try await h.categories(query: request.uri.queryParameters) }
+        router.get("/v1/overview") { _, _ in try await h.overview() }
+        router.get("/v1/dead-letters") { request, _ in try await h.deadLetters(query: request.uri.queryParameters) }
+        router.get("/v1/metrics/history") { request, _ in try await h.metricsHistory(query: request.uri.queryParameters) }
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),

@@ -10,9 +10,20 @@ import Foundation
 enum OpenAPIDocument {
     /// The document for a server that requires a key on `/v1` routes or does not.
     static func json(requiresKey: Bool) -> [UInt8] {
-        guard var doc = (try? JSONSerialization.jsonObject(with: Data(template.utf8))) as? [String: Any] else {
+        guard var doc = (try? JSONSerialization.jsonObject(with: Data(template.utf8))) as? [String: Any],
+              let console = (try? JSONSerialization.jsonObject(with: Data(consoleTemplate.utf8))) as? [String: Any]
+        else {
             preconditionFailure("the OpenAPI template is not a JSON object")
         }
+        // The console's routes and schemas (OpenAPIConsole.swift) join the rest.
+        var paths = doc["paths"] as? [String: Any] ?? [:]
+        paths.merge(console["paths"] as? [String: Any] ?? [:]) { a, _ in a }
+        doc["paths"] = paths
+        var components = doc["components"] as? [String: Any] ?? [:]
+        var schemas = components["schemas"] as? [String: Any] ?? [:]
+        schemas.merge(console["schemas"] as? [String: Any] ?? [:]) { a, _ in a }
+        components["schemas"] = schemas
+        doc["components"] = components
         var info = doc["info"] as? [String: Any] ?? [:]
         let description = info["description"] as? String ?? ""
         if requiresKey {
@@ -446,7 +457,7 @@ enum OpenAPIDocument {
   },
   "/v1/analytics/funnel": {
    "get": {
-    "summary": "Views, carts, purchases and conversion rates",
+    "summary": "Sessions that viewed, added to cart and purchased (distinct sessions), and conversion rates",
     "operationId": "funnel",
     "security": [
      {
@@ -852,8 +863,9 @@ enum OpenAPIDocument {
      },
      "results": {
       "type": "array",
+      "description": "the same fields whatever the strategy; with popular, score is the product's count over the most popular one's (1 for the top)",
       "items": {
-       "type": "object"
+       "$ref": "#/components/schemas/SearchHit"
       }
      }
     }
@@ -909,6 +921,7 @@ enum OpenAPIDocument {
    },
    "FunnelResponse": {
     "type": "object",
+    "description": "views, carts and purchases count distinct sessions (a session that viewed ten products counts once): sessions that viewed, added to cart, purchased",
     "required": [
      "minutes",
      "views",
@@ -921,6 +934,12 @@ enum OpenAPIDocument {
     "properties": {
      "minutes": {
       "type": "integer"
+     },
+     "counts": {
+      "type": "string",
+      "enum": [
+       "distinct sessions"
+      ]
      },
      "views": {
       "type": "integer"
@@ -1007,7 +1026,9 @@ enum OpenAPIDocument {
        "vector_store",
        "analytics_store",
        "query_cache",
-       "live_state"
+       "live_state",
+       "dead_letters",
+       "metrics_history"
       ]
      },
      "retry_after_seconds": {

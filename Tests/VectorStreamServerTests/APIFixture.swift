@@ -29,7 +29,7 @@ struct APIFixture: Sendable {
         let embedder = try MiniLMEmbedder(configuration: MiniLMEmbedder.Configuration())
 
         // 40 products per category, events stamped over the last half hour.
-        var config = GeneratorConfiguration(seed: 21, productCount: 14 * 40)
+        var config = GeneratorConfiguration(seed: 21, productCount: 14 * 40, invalidRatio: 0.03)
         config.startTime = wallClockMillis() - 30 * 60_000
         config.millisPerEvent = 300
         let generator = EventGenerator(configuration: config)
@@ -39,10 +39,16 @@ struct APIFixture: Sendable {
         var engineConfig = EngineConfiguration()
         engineConfig.triggerInterval = .milliseconds(10)
         engineConfig.maxEventsPerTrigger = 2_000
+        // Live state with its history in SQLite, as `demo` has it; the embedder metered for the console.
+        let live = SQLiteLiveState(database: database, historyIntervalMillis: 200)
+        let metered = MeteredEmbedder(embedder, precision: "fp32", matrixKernel: embedder.layerProducts)
         let engine = MicroBatchEngine(configuration: engineConfig, stages: PipelineStages(
-            source: source, dedup: InMemoryDedupStore(), embedder: embedder, vectors: vectors, events: store,
-            deadLetters: store))
+            source: source, dedup: InMemoryDedupStore(), embedder: metered, vectors: vectors, events: store,
+            deadLetters: store, liveState: live))
         try await engine.run()
+        // One more point a second later, so the history holds an interval after the last batch.
+        try await Task.sleep(for: .seconds(1))
+        try await live.publish(worker: "worker-1", stats: engine.stats)
         // Products no event mentioned are embedded too, so the whole catalog is searchable.
         let missing = generator.catalog.filter { _ in true }
         let have = try await vectors.contentHashes(forProducts: missing.map(\.id))
@@ -58,9 +64,15 @@ struct APIFixture: Sendable {
 
         let server = APIServer(
             configuration: APIServerConfiguration(host: "127.0.0.1", port: 0, apiKey: apiKey, maxBodyBytes: 8_192),
-            dependencies: APIDependencies(embedder: embedder, vectors: vectors, analytics: store,
-                                          queryCache: InMemoryQueryCache(), health: [store, vectors],
-                                          localStats: { engine.stats }))
+            dependencies: APIDependencies(embedder: metered, vectors: vectors, analytics: store,
+                                          queryCache: InMemoryQueryCache(), liveState: live, health: [store, vectors],
+                                          localStats: { engine.stats }, deadLetters: store,
+                                          metricsHistory: SnapshotMetricsHistory { from, to, thin, worker in
+                                              try database.metricsSnapshots(from: from, to: to, bucketMillis: thin, worker: worker)
+                                                  .map { MetricsSnapshot(worker: $0.worker, at: $0.at, stats: $0.stats) }
+                                          },
+                                          storeSize: { StoreSize(bytesInUse: try? database.bytesInUse(), bytesOnDisk: database.bytesOnDisk()) },
+                                          embedderDetails: { metered.details() }))
         let port = AsyncStream<Int>.makeStream()
         let app = server.makeApplication { p in port.continuation.yield(p) }
         Task { try await app.runService() }

@@ -143,7 +143,8 @@ struct APIRouteTests {
         let paths = Set((doc.json["paths"] as? [String: Any] ?? [:]).keys)
         #expect(paths == ["/health", "/ready", "/metrics", "/status", "/openapi.json", "/v1/search",
                           "/v1/products/{id}/similar", "/v1/users/{id}/recommendations", "/v1/analytics/top-products",
-                          "/v1/analytics/funnel", "/v1/analytics/categories"])
+                          "/v1/analytics/funnel", "/v1/analytics/categories", "/v1/overview", "/v1/dead-letters",
+                          "/v1/metrics/history"])
         // Every documented GET route answers (not 404) on the server.
         for path in paths where !path.contains("{") && path != "/v1/search" {
             #expect(try await api.get(path).status != 404, "\(path)")

@@ -77,6 +77,15 @@ struct OpenAPIConformanceTests {
             try await record(brokenVectors, .GET, route, route: route)  // infinite revenue: 500 where revenue is shown
             try await record(brokenAnalytics, .GET, route, route: route)
         }
+        // The console's routes: answers, bad parameters, no key, a failing store.
+        for (route, bad) in [("/v1/dead-letters", "?limit=0"), ("/v1/metrics/history", "?metric=nope"), ("/v1/overview", "")] {
+            let good = route == "/v1/metrics/history" ? route + "?metric=latency_p99_ms" : route
+            try await record(healthy, .GET, good, route: route)
+            if !bad.isEmpty { try await record(healthy, .GET, route + bad, route: route) }
+            try await record(healthy, .GET, good, route: route, withKey: false)
+            try await record(brokenVectors, .GET, good, route: route)
+        }
+        try await record(healthy, .GET, "/v1/dead-letters?before=garbage", route: "/v1/dead-letters")
         let document = try await healthy.request(.GET, "/openapi.json").reply.json
         return (observed, document, [healthy, brokenVectors, brokenAnalytics])
     }
@@ -118,7 +127,7 @@ struct OpenAPIConformanceTests {
         defer { server.stop() }
         let document = try await server.request(.GET, "/openapi.json").reply.json
         let paths = document["paths"] as? [String: [String: Any]] ?? [:]
-        #expect(paths.count == 11)
+        #expect(paths.count == 14)
         for (path, operations) in paths {
             let concrete = path.replacingOccurrences(of: "{id}", with: "p-1")
             let listed = Set(operations.keys.map { $0.uppercased() })
