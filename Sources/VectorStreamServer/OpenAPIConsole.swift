@@ -56,12 +56,11 @@ extension OpenAPIDocument {
       "name": "reason",
       "in": "query",
       "required": false,
-      "description": "only this reason code (a key of counts)",
+      "description": "only this reason code (a key of counts); empty or absent: every reason",
       "schema": {
        "type": "string",
-       "minLength": 1,
        "maxLength": 64,
-       "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+       "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
       }
      },
      {
@@ -80,11 +79,12 @@ extension OpenAPIDocument {
       "name": "before",
       "in": "query",
       "required": false,
-      "description": "the next cursor of a previous page",
+      "description": "the next cursor of a previous page: rejected-at milliseconds, partition, offset and topic, joined by dots",
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 512
+       "maxLength": 512,
+       "pattern": "^-?[0-9]{1,18}\\.-?[0-9]{1,9}\\.-?[0-9]{1,18}\\..*$"
       }
      }
     ],

@@ -51,11 +51,13 @@ public struct DeadLetterCursor: Sendable, Hashable {
 
     /// nil when `text` is not a cursor this type wrote.
     public init?(text: String) {
-        let parts = text.split(separator: ".", maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 4, let at = EpochMillis(parts[0]), let partition = Int32(parts[1]),
-              let offset = Int64(parts[2])
+        // Split on scalars, not characters: a topic starting with a combining mark or an emoji modifier would join
+        // the dot before it into one character, and the cursor would not parse.
+        let parts = text.unicodeScalars.split(separator: ".", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, let at = EpochMillis(String(parts[0])), let partition = Int32(String(parts[1])),
+              let offset = Int64(String(parts[2]))
         else { return nil }
-        self.init(rejectedAt: at, topic: String(parts[3]), partition: partition, offset: offset)
+        self.init(rejectedAt: at, topic: String(String.UnicodeScalarView(parts[3])), partition: partition, offset: offset)
     }
 }
 
