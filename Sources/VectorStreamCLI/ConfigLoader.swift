@@ -55,3 +55,25 @@ enum ConfigLoader {
         return out
     }
 }
+
+extension VectorStreamConfiguration {
+    /// Applies the `--trigger`, `--host` and `--port` flags that `run` and `demo` share, recording that the flag set
+    /// each value (so a later error names the flag, not the file).
+    mutating func applyFlags(trigger: String?, host: String?, port: Int?) throws {
+        if let trigger {
+            do {
+                pipeline.triggerInterval = try parseDuration(trigger, within: triggerIntervalBounds)
+            } catch let error as ConfigurationError {
+                throw CLIError("--trigger \(trigger): \(error.description)")
+            }
+        }
+        if let host {
+            http.host = host
+            origins["http.host"] = "--host"
+        }
+        if let port {
+            http.port = port
+            origins["http.port"] = "--port"
+        }
+    }
+}

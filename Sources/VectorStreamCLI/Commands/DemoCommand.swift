@@ -54,19 +54,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = try global.loadConfiguration()
-        do {
-            config.pipeline.triggerInterval = try parseDuration(trigger, within: triggerIntervalBounds)
-        } catch let error as ConfigurationError {
-            throw CLIError("--trigger \(trigger): \(error.description)")
-        }
-        if let host {
-            config.http.host = host
-            config.origins["http.host"] = "--host"
-        }
-        if let port {
-            config.http.port = port
-            config.origins["http.port"] = "--port"
-        }
+        try config.applyFlags(trigger: trigger, host: host, port: port)
         try Preflight.checkModel(config)
         try Preflight.checkPortFree(config)
         let registry = Observability.bootstrap(logLevel: global.logLevel)

@@ -37,21 +37,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = try global.loadConfiguration()
-        if let trigger {
-            do {
-                config.pipeline.triggerInterval = try parseDuration(trigger, within: triggerIntervalBounds)
-            } catch let error as ConfigurationError {
-                throw CLIError("--trigger \(trigger): \(error.description)")
-            }
-        }
-        if let host {
-            config.http.host = host
-            config.origins["http.host"] = "--host"
-        }
-        if let port {
-            config.http.port = port
-            config.origins["http.port"] = "--port"
-        }
+        try config.applyFlags(trigger: trigger, host: host, port: port)
         if config.kafka.brokers == nil && source == nil {
             throw CLIError("nothing to read: give --source FILE|-|generator, or set kafka.brokers (VECTORSTREAM_KAFKA_BROKERS)")
         }
