@@ -103,6 +103,15 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enable-testing"], .when(configuration: .release))]
         ),
 
+        // MARK: Object storage: our own S3 client (SigV4 on swift-crypto, AsyncHTTPClient) and the ObjectStore over it.
+        .target(
+            name: "S3Client",
+            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "VectorStreamS3", dependencies: ["VectorStreamCore", "S3Client", .product(name: "Logging", package: "swift-log")]),
+
         // MARK: HTTP API and CLI.
         .target(
             name: "VectorStreamServer",
@@ -118,6 +127,7 @@ let package = Package(
                 "VectorStreamCore", "VectorStreamGenerator", "VectorStreamEmbedder", "VectorStreamEmbedded",
                 "VectorStreamRedis", "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB",
                 "VectorStreamServer",
+                "VectorStreamS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -129,6 +139,7 @@ let package = Package(
         .testTarget(name: "VectorStreamCoreTests", dependencies: ["VectorStreamCore", "VectorStreamGenerator"]),
         .testTarget(name: "VectorStreamEmbedderTests", dependencies: ["VectorStreamEmbedder", "CMatrixKernels"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
+        .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "VectorStreamS3", "VectorStreamCore"]),
         .testTarget(name: "VectorStreamEmbeddedTests",
                     dependencies: ["VectorStreamEmbedded", "VectorStreamGenerator"]),
         .testTarget(name: "VectorStreamServerTests",
@@ -140,7 +151,7 @@ let package = Package(
             dependencies: [
                 "VectorStreamCore", "VectorStreamGenerator", "RedisClient", "VectorStreamRedis",
                 "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB", "VectorStreamEmbedded",
-                "VectorStreamEmbedder",
+                "VectorStreamEmbedder", "S3Client", "VectorStreamS3",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

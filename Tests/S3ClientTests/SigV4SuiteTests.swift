@@ -1,0 +1,3 @@
+import Foundation
+import S3Client
+import Testing
