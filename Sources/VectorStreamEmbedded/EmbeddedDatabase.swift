@@ -115,6 +115,23 @@ public final class EmbeddedDatabase: Sendable {
             // Rows stored before this column existed have 0 and go by age first.
             try db.execute(sql: "ALTER TABLE events ADD COLUMN ingested_at INTEGER NOT NULL DEFAULT 0")
         }
+        m.registerMigration("v4-files") { db in
+            // Uploaded files (SQLiteFileMetadataStore): the claim's fields are columns so a claim is one
+            // transaction; the rest of the record is JSON.
+            try db.execute(sql: """
+                CREATE TABLE files (
+                    sha256 TEXT PRIMARY KEY,
+                    uploaded_at INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    holder TEXT,
+                    lease_until INTEGER,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    record TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX files_newest ON files(uploaded_at DESC, sha256 DESC);
+                CREATE INDEX files_status ON files(status, uploaded_at);
+                """)
+        }
         return m
     }
 

@@ -7,6 +7,8 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
     public var dataDirectory = ".data"
     public var pipeline = PipelineSettings()
     public var http = HTTPSettings()
+    /// Uploaded files: size limit, processing lease, rejected-row samples (Files/FileCatalog.swift).
+    public var files = FilesSettings()
     public var embedder = EmbedderSettings()
     public var kafka = KafkaSettings()
     public var redis = RedisSettings()
@@ -314,6 +316,13 @@ extension VectorStreamConfiguration {
             optional("vector_db.qdrant_url", "VECTORSTREAM_QDRANT_URL", "Qdrant REST URL", \.vectorDB.qdrantURL),
             optional("vector_db.qdrant_api_key", "VECTORSTREAM_QDRANT_API_KEY", secret: true, "Qdrant API key", \.vectorDB.qdrantAPIKey),
             string("vector_db.collection", "VECTORSTREAM_VECTOR_COLLECTION", "collection name", \.vectorDB.collection),
+            int("files.max_bytes", "VECTORSTREAM_FILES_MAX_BYTES", "largest accepted file in bytes (import, POST /v1/files)",
+                1...(1 << 40), \.files.maxBytes),
+            ConfigurationKey(key: "files.claim_lease", environment: "VECTORSTREAM_FILES_CLAIM_LEASE", isSecret: false,
+                             help: "how long a file's processing claim outlives its worker (1s...1h)",
+                             read: { formatDuration($0.files.claimLease) },
+                             write: { c, v in c.files.claimLease = try parseDuration(v, within: .seconds(1) ... .seconds(3600)) }),
+            int("files.rejected_samples", nil, "rejected rows kept with their reason per file", 0...100_000, \.files.rejectedSamples),
         ]
     }()
 
