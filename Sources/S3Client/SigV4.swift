@@ -124,8 +124,8 @@ public struct SigV4Signer: Sendable {
             ("X-Amz-Algorithm", Self.algorithm),
             ("X-Amz-Credential", "\(credentials.accessKeyID)/\(scope)"),
             ("X-Amz-Date", stamp.dateTime),
-            ("X-Amz-SignedHeaders", signedHeaders),
             ("X-Amz-Expires", String(expires)),
+            ("X-Amz-SignedHeaders", signedHeaders),
         ]
         var signedQuery = request.query + authQuery
         if let token = credentials.sessionToken {

@@ -15,6 +15,8 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
     public var clickhouse = ClickHouseSettings()
     public var vectorDB = VectorDBSettings()
     public var embedded = EmbeddedSettings()
+    /// S3-compatible object storage for uploaded files (S3Settings.swift).
+    public var s3 = S3Settings()
     /// Where each setting that is not a default came from: the environment variable's name
     /// (`VECTORSTREAM_...`) or the configuration file's path, by key. Error messages name it.
     public var origins: [String: String] = [:]
@@ -323,7 +325,7 @@ extension VectorStreamConfiguration {
                              read: { formatDuration($0.files.claimLease) },
                              write: { c, v in c.files.claimLease = try parseDuration(v, within: .seconds(1) ... .seconds(3600)) }),
             int("files.rejected_samples", nil, "rejected rows kept with their reason per file", 0...100_000, \.files.rejectedSamples),
-        ]
+        ] + s3Keys
     }()
 
     static func envName(_ key: String) -> String {
@@ -406,6 +408,7 @@ extension VectorStreamConfiguration {
                 try setting.apply(value, to: &self, from: setting.environment)
             }
         }
+        applyS3Fallbacks(environment)
         for (name, value) in environment where name.hasPrefix(Self.kafkaPropertyEnvironmentPrefix) {
             let property = name.dropFirst(Self.kafkaPropertyEnvironmentPrefix.count).lowercased().replacingUnderscoresWithDots
             guard !property.isEmpty else { continue }
@@ -443,6 +446,7 @@ extension VectorStreamConfiguration {
 
     /// Checks that need more than one setting.
     public func validate() throws {
+        try validateS3()
         if pipeline.triggerInterval <= .zero { throw ConfigurationError("\(describe("pipeline.trigger_interval")) must be positive") }
         if vectorDB.milvusURL != nil && vectorDB.qdrantURL != nil {
             throw ConfigurationError("\(describe("vector_db.milvus_url")) and \(describe("vector_db.qdrant_url")) are both set; "
