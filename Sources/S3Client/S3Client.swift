@@ -410,6 +410,11 @@ public final class S3Client: Sendable {
         }
     }
 
+    /// SHA-256 (lowercase hex) of a whole file, read in 256 KiB chunks.
+    public static func sha256Hex(ofFile path: String) throws -> String {
+        try LocalFile.sha256(path: path, offset: 0, length: LocalFile.size(of: path))
+    }
+
     // MARK: Presigned URLs
 
     /// A URL that performs `method` on `key` without credentials until it expires (1 s ... 7 days, S3's bounds).

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import S3Client
+/// Users of the store see the client's types (S3Error, S3ClientConfiguration) without importing it themselves.
+@_exported import S3Client
 import VectorStreamCore
 
 /// The object store on S3-compatible storage (AWS S3, SeaweedFS, MinIO): every operation of the contract on one
