@@ -11,7 +11,7 @@ struct VectorStreamCommand: AsyncParsableCommand {
         commandName: "vectorstream",
         abstract: "Real-time shop events to product vectors: Kafka → validate → dedup → embed → vector DB → API.",
         subcommands: [DemoCommand.self, RunCommand.self, GenerateCommand.self, EmbedCommand.self, ConfigCommand.self,
-                      MigrateCommand.self, BenchCommand.self]
+                      MigrateCommand.self, BenchCommand.self, ImportCommand.self, FilesCommand.self]
     )
 
     /// ArgumentParser's own `main`, except for what goes wrong once a command runs: a configuration or runtime

@@ -528,3 +528,45 @@ extension EventGenerator {
         CatalogVocabulary.kinds.first { $0.category == product.category && product.name.hasSuffix(" " + $0.noun) }
     }
 }
+
+/// A catalog as CSV (`vectorstream generate --catalog-csv`): the header `id,name,description,category,price`, RFC 4180
+/// quoting, CRLF line ends; optionally some deliberately bad rows, each of a kind the importer names.
+public enum CatalogCSV {
+    public static let header = "id,name,description,category,price\r\n"
+
+    /// One field, quoted when it holds a comma, quote or line break (quotes doubled).
+    public static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    public static func row(_ p: Product) -> String {
+        [p.id, p.name, p.description, p.category, String(p.price)].map(field).joined(separator: ",") + "\r\n"
+    }
+
+    /// Bad rows by turn: a missing column, a price that is no number, an empty name, a duplicate id (of `previous`),
+    /// with the code the importer gives each. (No unterminated quote: it would swallow the rest of the file.)
+    public static func badRow(_ turn: Int, previous: Product) -> (row: String, code: String) {
+        switch turn % 4 {
+        case 0: return ("bad-\(turn),\(field(previous.name)),missing a column,\(previous.category)\r\n", "ragged_row")
+        case 1: return ("bad-\(turn),\(field(previous.name)),bad price,\(previous.category),12;50\r\n", "bad_price")
+        case 2: return ("bad-\(turn),,empty name,\(previous.category),1\r\n", "empty_field")
+        default: return (row(previous), "duplicate_id")
+        }
+    }
+
+    /// The whole CSV of `products`, with about `badRowsPercent` % extra bad rows spread through it (deterministic).
+    public static func document(_ products: [Product], badRowsPercent: Double = 0) -> String {
+        var out = header
+        var random = SeededRandom(seed: 0xC5F_5EED)
+        var turn = 0
+        for product in products {
+            out += row(product)
+            if badRowsPercent > 0, random.unit() * 100 < badRowsPercent {
+                out += badRow(turn, previous: product).row
+                turn += 1
+            }
+        }
+        return out
+    }
+}

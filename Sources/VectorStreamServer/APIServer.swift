@@ -24,6 +24,8 @@ public struct APIDependencies: Sendable {
     public var storeSize: (@Sendable () -> StoreSize)?
     /// Precision, kernel and measured rate of the embedder, for `GET /v1/overview`.
     public var embedderDetails: (@Sendable () -> EmbedderDetails)?
+    /// The file routes (FileHandlers.swift). nil: they answer 404 and are not in the document.
+    public var files: FileService?
 
     public init(embedder: any TextEmbedder, vectors: any VectorStore, analytics: any AnalyticsStore,
                 queryCache: (any QueryCache)? = nil, liveState: (any LiveStateStore)? = nil,
@@ -86,7 +88,7 @@ enum APIRoutes {
         (.post, "/v1/search"), (.get, "/v1/products/:id/similar"), (.get, "/v1/users/:id/recommendations"),
         (.get, "/v1/analytics/top-products"), (.get, "/v1/analytics/funnel"), (.get, "/v1/analytics/categories"),
         (.get, "/v1/overview"), (.get, "/v1/dead-letters"), (.get, "/v1/metrics/history"),
-    ]
+    ] + FileHandlers.routes
 
     /// The path's segments as the router sees them: split on `/`, empty segments dropped.
     static func segments(_ path: String) -> [Substring] {
@@ -119,7 +121,8 @@ public struct APIServer: Sendable {
         self.configuration = configuration
         self.dependencies = dependencies
         handlers = APIHandlers(dependencies: dependencies, configuration: configuration, logger: logger)
-        openAPI = OpenAPIDocument.json(requiresKey: configuration.requiresKey)
+        openAPI = OpenAPIDocument.addingFiles(OpenAPIDocument.json(requiresKey: configuration.requiresKey), enabled: dependencies.files != nil,
+                                              requiresKey: configuration.requiresKey)
     }
 
     /// A Hummingbird application (a swift-service-lifecycle `Service`) serving the API.
@@ -156,6 +159,7 @@ public struct APIServer: Sendable {
         router.get("/v1/overview") { _, _ in try await h.overview() }
         router.get("/v1/dead-letters") { request, _ in try await h.deadLetters(query: request.uri.queryParameters) }
         router.get("/v1/metrics/history") { request, _ in try await h.metricsHistory(query: request.uri.queryParameters) }
+        FileHandlers.register(on: router, service: dependencies.files, logger: logger)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),

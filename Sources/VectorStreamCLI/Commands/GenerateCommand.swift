@@ -21,6 +21,10 @@ struct GenerateCommand: AsyncParsableCommand {
     @Flag(help: "Write the catalog (one JSON product per line) instead of events.") var catalog = false
     @Option(help: "Produce to Kafka at these bootstrap servers instead of writing JSON lines.") var kafka: String?
     @Option(help: "Topic for --kafka.") var topic = "ecommerce-events"
+    @Option(help: "Write the catalog as CSV (id,name,description,category,price; RFC 4180, CRLF) to this file instead of events.")
+    var catalogCsv: String?
+    @Option(help: "With --catalog-csv: about this percent of extra bad rows (ragged, bad price, empty name, duplicate id).")
+    var badRowsPercent = 0.0
 
     func validate() throws {
         if events < 0 { throw ValidationError("--events must not be negative") }
@@ -33,6 +37,13 @@ struct GenerateCommand: AsyncParsableCommand {
         var config = GeneratorConfiguration(seed: seed, productCount: products, userCount: users, invalidRatio: invalidRatio)
         config.liveTimestamps = liveTimestamps
         let generator = EventGenerator(configuration: config)
+        if let catalogCsv {
+            let text = CatalogCSV.document(Array(generator.catalog.prefix(products)), badRowsPercent: badRowsPercent)
+            guard FileManager.default.createFile(atPath: catalogCsv, contents: Data(text.utf8)) else {
+                throw ValidationError("cannot write '\(catalogCsv)'")
+            }
+            return
+        }
         let output: FileHandle
         if let out {
             guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {

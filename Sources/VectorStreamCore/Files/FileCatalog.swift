@@ -533,3 +533,46 @@ final class SampledDeadLetters: DeadLetterSink {
     func taken() -> [Sample] { state.withLock { $0.samples } }
     func codes() -> [String: Int64] { state.withLock { $0.codes } }
 }
+
+/// Processes uploaded files in the background, one at a time (the API answers 202 at once): files enqueued by
+/// the API, and at start and then every `sweepInterval` the files left unfinished (queued, or a dead worker's with
+/// an expired lease), so a crash mid-file is finished by whichever worker runs next.
+public final class FileWorkQueue: Sendable {
+    public let catalog: FileCatalog
+    /// How often unfinished files are looked for. Default: the claim lease (a dead worker's file waits at most
+    /// about two leases).
+    public let sweepInterval: Duration
+    private let stream: AsyncStream<String>
+    private let continuation: AsyncStream<String>.Continuation
+
+    public init(catalog: FileCatalog, sweepInterval: Duration? = nil) {
+        self.catalog = catalog
+        self.sweepInterval = sweepInterval ?? catalog.configuration.settings.claimLease
+        (stream, continuation) = AsyncStream.makeStream(of: String.self)
+    }
+
+    /// Asks for the file to be processed soon (a duplicate request finds it done or held, and does nothing).
+    public func enqueue(_ sha256: String) { continuation.yield(sha256) }
+
+    /// Runs until cancelled.
+    public func run() async {
+        let sweeps = Task { [catalog, sweepInterval, continuation] in
+            while !Task.isCancelled {
+                if let unfinished = try? await catalog.metadata.unfinished(now: wallClockMillis(), limit: 1000) {
+                    for record in unfinished { continuation.yield(record.sha256) }
+                }
+                try? await Task.sleep(for: sweepInterval)
+            }
+        }
+        defer { sweeps.cancel() }
+        _ = try? await catalog.objects.removeIncompleteUploads(olderThan: .seconds(3600))
+        await withTaskCancellationHandler {
+            for await sha256 in stream {
+                if Task.isCancelled { break }
+                _ = await catalog.process(sha256: sha256)
+            }
+        } onCancel: { [continuation] in
+            continuation.finish()
+        }
+    }
+}
