@@ -54,6 +54,15 @@ struct PipelineRunner {
             dependencies.metricsHistory = history
             dependencies.storeSize = storeSize
             dependencies.embedderDetails = embedderDetails
+            // The file routes and their queue (docs/files.md); a file store that cannot open leaves them out, said once.
+            do {
+                let files = try assembly.fileService(logger: logger)
+                dependencies.files = files
+                services.append(.init(service: FileQueueService(queue: files.queue), successTerminationBehavior: .ignore,
+                                      failureTerminationBehavior: .ignore))
+            } catch {
+                logger.warning("file routes disabled: \(error)")
+            }
             let server = APIServer(configuration: http, dependencies: dependencies)
             let app = server.makeApplication(logger: logger) { port in
                 FileHandle.standardError.write(Data("vectorstream: API and dashboard on http://\(http.host):\(port)/\n".utf8))

@@ -114,9 +114,8 @@ struct FileHandlers: Sendable {
         guard let kind = FileKind(rawValue: kindText ?? FileKind.catalog.rawValue) else {
             throw APIError.badRequest("kind must be one of \(FileKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(kindText ?? "")'")
         }
-        let fileName = (name ?? "upload").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !fileName.isEmpty, fileName.utf8.count <= 1024 else { throw APIError.badRequest("name must be 1 to 1024 bytes") }
-        guard hasher.count > 0 else { throw APIError.badRequest("the file is empty") }
+        let fileName = name ?? "upload"
+        guard !fileName.isEmpty, fileName.count <= 1024 else { throw APIError.badRequest("name must be 1 to 1024 characters") }
         let sha256 = hasher.finalize()
         let size = hasher.count
         let registration = try await guarded("store the file") {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 import VectorStreamCore
 import VectorStreamEmbedded
 import VectorStreamKafka
@@ -190,4 +191,14 @@ struct ImportCommand: AsyncParsableCommand {
 /// The S3 store when `s3.endpoint` (`VECTORSTREAM_S3_ENDPOINT`) is set, else nil (the directory store).
 func makeS3ObjectStore(_ configuration: VectorStreamConfiguration, _ logger: Logger) throws -> (any ObjectStore)? {
     try S3ObjectStore.fromConfiguration(configuration, logger: logger)
+}
+
+/// The file queue as a service of the worker: files uploaded through the API, and files left unfinished by a
+/// worker that died (finished at start and then every claim lease).
+struct FileQueueService: Service {
+    let queue: FileWorkQueue
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await queue.run() }
+    }
 }
