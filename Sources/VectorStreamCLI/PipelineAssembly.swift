@@ -28,6 +28,10 @@ struct PipelineAssembly: Sendable {
     let sqliteEvents: SQLiteEventStore?
     /// Closes what needs closing (connections, producers).
     let shutdown: @Sendable () async -> Void
+    /// `POST /v1/ingest`'s idempotency keys: in memory, or Redis when configured (shared by every server).
+    var idempotency: any IdempotencyStore = InMemoryIdempotencyStore()
+    /// The dedup claimant of ingest lane n: with Redis each lane has its own token (IngestPipeline says why).
+    var laneDedup: (@Sendable (Int) -> any DedupStore)?
 
     static func make(configuration: VectorStreamConfiguration, dataDirectory: String, logger: Logger) async throws -> PipelineAssembly {
         let database = try EmbeddedDatabase(directory: dataDirectory)
@@ -89,6 +93,8 @@ struct PipelineAssembly: Sendable {
         var embeddingCache: any EmbeddingCache = InMemoryEmbeddingCache()
         var queryCache: any QueryCache = InMemoryQueryCache()
         var liveState: any LiveStateStore = SQLiteLiveState(database: database)
+        var idempotency: any IdempotencyStore = InMemoryIdempotencyStore()
+        var laneDedup: (@Sendable (Int) -> any DedupStore)?
         if configuration.redis.url != nil {
             let redis = try RedisBackend(settings: configuration.redis, workerID: configuration.pipeline.workerID,
                                          embeddingDimension: embedder.dimension, logger: logger)
@@ -100,6 +106,11 @@ struct PipelineAssembly: Sendable {
             }
             if let warning = await redis.persistenceWarning() { logger.warning("\(warning)") }
             dedup = redis.dedup
+            idempotency = RedisIdempotencyStore(client: redis.client, keyPrefix: redis.configuration.keyPrefix)
+            let workerID = configuration.pipeline.workerID
+            laneDedup = { n in
+                RedisDedupStore(client: redis.client, configuration: redis.configuration, workerID: "\(workerID)-ingest-\(n)")
+            }
             embeddingCache = redis.embeddingCache
             queryCache = redis.queryCache
             // The console's metrics history stays in the embedded store (this worker's figures).
@@ -110,16 +121,30 @@ struct PipelineAssembly: Sendable {
         }
 
         let allClosers = closers
-        return PipelineAssembly(
+        var assembly = PipelineAssembly(
             configuration: configuration, database: database, embedder: embedder, dedup: dedup,
             embeddingCache: embeddingCache, vectors: vectors, events: events, analytics: analytics,
             deadLetters: deadLetters, notifier: notifier, queryCache: queryCache, liveState: liveState,
             health: health, sqliteEvents: sqlite,
             shutdown: { for close in allClosers { await close() } })
+        assembly.idempotency = idempotency
+        assembly.laneDedup = laneDedup
+        return assembly
     }
 
     static func makeEmbedder(_ configuration: VectorStreamConfiguration) throws -> MiniLMEmbedder {
         try MiniLMEmbedder(configuration: MiniLMEmbedder.Configuration(settings: configuration.embedder))
+    }
+
+    /// `POST /v1/ingest` over the same stages as the stream (no source: nothing to acknowledge).
+    func ingestService(engine: EngineConfiguration) -> IngestService {
+        let pipeline = IngestPipeline(configuration: engine, settings: configuration.ingest) { n in
+            var lane = stages(source: NoEventSource())
+            if let laneDedup { lane.dedup = laneDedup(n) }
+            lane.liveState = nil
+            return lane
+        }
+        return IngestService(pipeline: pipeline, idempotency: idempotency)
     }
 
     func stages(source: any EventSource) -> PipelineStages {

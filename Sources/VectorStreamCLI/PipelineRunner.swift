@@ -23,6 +23,8 @@ struct PipelineRunner {
     var serveAfterSource = false
     /// How long a batch being stored may take to finish after SIGTERM/SIGINT.
     var shutdownGrace: Duration = .seconds(10)
+    /// `POST /v1/ingest`; nil: one over the assembly's stages (`serve` passes its own to report its figures).
+    var ingest: IngestService?
 
     /// Returns the engine's final figures. The caller shuts the assembly down (after reading its summary).
     func run(source: any EventSource) async throws -> PipelineStats {
@@ -54,6 +56,7 @@ struct PipelineRunner {
             dependencies.metricsHistory = history
             dependencies.storeSize = storeSize
             dependencies.embedderDetails = embedderDetails
+            dependencies.ingest = ingest ?? assembly.ingestService(engine: engineConfiguration)
             // The file routes and their queue (docs/files.md); a file store that cannot open leaves them out, said once.
             do {
                 let files = try assembly.fileService(logger: logger)

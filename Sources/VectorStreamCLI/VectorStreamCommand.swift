@@ -10,7 +10,7 @@ struct VectorStreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectorstream",
         abstract: "Real-time shop events to product vectors: Kafka → validate → dedup → embed → vector DB → API.",
-        subcommands: [DemoCommand.self, RunCommand.self, GenerateCommand.self, EmbedCommand.self, ConfigCommand.self,
+        subcommands: [DemoCommand.self, RunCommand.self, ServeCommand.self, GenerateCommand.self, EmbedCommand.self, ConfigCommand.self,
                       MigrateCommand.self, BenchCommand.self, ImportCommand.self, FilesCommand.self]
     )
 

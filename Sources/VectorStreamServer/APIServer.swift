@@ -26,6 +26,8 @@ public struct APIDependencies: Sendable {
     public var embedderDetails: (@Sendable () -> EmbedderDetails)?
     /// The file routes (FileHandlers.swift). nil: they answer 404 and are not in the document.
     public var files: FileService?
+    /// `POST /v1/ingest` (IngestHandlers.swift). nil: the route answers 404 and is not in the document.
+    public var ingest: IngestService?
 
     public init(embedder: any TextEmbedder, vectors: any VectorStore, analytics: any AnalyticsStore,
                 queryCache: (any QueryCache)? = nil, liveState: (any LiveStateStore)? = nil,
@@ -87,7 +89,7 @@ enum APIRoutes {
         (.get, "/"), (.get, "/health"), (.get, "/ready"), (.get, "/metrics"), (.get, "/status"), (.get, "/openapi.json"),
         (.post, "/v1/search"), (.get, "/v1/products/:id/similar"), (.get, "/v1/users/:id/recommendations"),
         (.get, "/v1/analytics/top-products"), (.get, "/v1/analytics/funnel"), (.get, "/v1/analytics/categories"),
-        (.get, "/v1/overview"), (.get, "/v1/dead-letters"), (.get, "/v1/metrics/history"),
+        (.get, "/v1/overview"), (.get, "/v1/dead-letters"), (.get, "/v1/metrics/history"), (.post, "/v1/ingest"),
     ] + FileHandlers.routes
 
     /// The path's segments as the router sees them: split on `/`, empty segments dropped.
@@ -121,7 +123,7 @@ public struct APIServer: Sendable {
         self.configuration = configuration
         self.dependencies = dependencies
         handlers = APIHandlers(dependencies: dependencies, configuration: configuration, logger: logger)
-        openAPI = OpenAPIDocument.addingFiles(OpenAPIDocument.json(requiresKey: configuration.requiresKey), enabled: dependencies.files != nil,
+        openAPI = OpenAPIDocument.addingFiles(OpenAPIDocument.json(requiresKey: configuration.requiresKey, ingest: dependencies.ingest != nil), enabled: dependencies.files != nil,
                                               requiresKey: configuration.requiresKey)
     }
 
@@ -159,6 +161,14 @@ public struct APIServer: Sendable {
         router.get("/v1/overview") { _, _ in try await h.overview() }
         router.get("/v1/dead-letters") { request, _ in try await h.deadLetters(query: request.uri.queryParameters) }
         router.get("/v1/metrics/history") { request, _ in try await h.metricsHistory(query: request.uri.queryParameters) }
+        if let ingest = dependencies.ingest {
+            let ingestHandlers = IngestHandlers(service: ingest, logger: logger)
+            router.post("/v1/ingest") { request, _ in try await ingestHandlers.handle(request) }
+        } else {
+            router.post("/v1/ingest") { _, _ -> Response in
+                throw APIError.notFound("this server does not ingest (it was built without an ingest pipeline)")
+            }
+        }
         FileHandlers.register(on: router, service: dependencies.files, logger: logger)
         return Application(
             router: router,

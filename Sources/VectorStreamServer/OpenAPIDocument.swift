@@ -9,7 +9,7 @@ import Foundation
 /// (a dependency unavailable). 405 (with `Allow`) is the answer to a method the document does not list.
 enum OpenAPIDocument {
     /// The document for a server that requires a key on `/v1` routes or does not.
-    static func json(requiresKey: Bool) -> [UInt8] {
+    static func json(requiresKey: Bool, ingest: Bool = false) -> [UInt8] {
         guard var doc = (try? JSONSerialization.jsonObject(with: Data(template.utf8))) as? [String: Any],
               let console = (try? JSONSerialization.jsonObject(with: Data(consoleTemplate.utf8))) as? [String: Any]
         else {
@@ -23,6 +23,13 @@ enum OpenAPIDocument {
         var schemas = components["schemas"] as? [String: Any] ?? [:]
         schemas.merge(console["schemas"] as? [String: Any] ?? [:]) { a, _ in a }
         components["schemas"] = schemas
+        // `POST /v1/ingest` only where the server ingests (IngestHandlers.swift).
+        if ingest, let part = (try? JSONSerialization.jsonObject(with: Data(IngestHandlers.openAPI.utf8))) as? [String: Any] {
+            paths.merge(part["paths"] as? [String: Any] ?? [:]) { a, _ in a }
+            doc["paths"] = paths
+            schemas.merge(part["schemas"] as? [String: Any] ?? [:]) { a, _ in a }
+            components["schemas"] = schemas
+        }
         doc["components"] = components
         var info = doc["info"] as? [String: Any] ?? [:]
         let description = info["description"] as? String ?? ""

@@ -14,6 +14,8 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
     public var redis = RedisSettings()
     public var clickhouse = ClickHouseSettings()
     public var vectorDB = VectorDBSettings()
+    /// `POST /v1/ingest` limits (MicroBatchEngine+Ingest.swift).
+    public var ingest = IngestSettings()
     public var embedded = EmbeddedSettings()
     /// S3-compatible object storage for uploaded files (S3Settings.swift).
     public var s3 = S3Settings()
@@ -278,6 +280,14 @@ extension VectorStreamConfiguration {
                                  guard d > .zero else { throw ConfigurationError("must be positive") }
                                  c.http.breakerCooldown = d
                              }),
+            int("ingest.max_body_bytes", nil, "largest POST /v1/ingest body", 1024...(1 << 30), \.ingest.maxBodyBytes),
+            int("ingest.max_records", nil, "most records in one POST /v1/ingest", 1...10_000_000, \.ingest.maxRecords),
+            int("ingest.max_concurrent", "VECTORSTREAM_INGEST_MAX_CONCURRENT", "ingest requests processed at once (more: 429)",
+                1...256, \.ingest.maxConcurrent),
+            ConfigurationKey(key: "ingest.idempotency_ttl", environment: "VECTORSTREAM_INGEST_IDEMPOTENCY_TTL", isSecret: false,
+                             help: "how long an ingest answer is kept for retries with its Idempotency-Key (1s...30d)",
+                             read: { formatDuration($0.ingest.idempotencyTTL) },
+                             write: { c, v in c.ingest.idempotencyTTL = try parseDuration(v, within: .seconds(1) ... .seconds(30 * 86_400)) }),
             optional("embedder.model_dir", "VECTORSTREAM_MODEL_DIR", "all-MiniLM-L6-v2 directory", \.embedder.modelDirectory),
             int("embedder.threads", "VECTORSTREAM_EMBEDDER_THREADS", "BLAS threads (0 = cores)", 0...256, \.embedder.threads),
             int("embedder.batch_size", nil, "texts per forward pass", 1...4096, \.embedder.batchSize),

@@ -307,6 +307,13 @@ public final class MicroBatchEngine: Sendable {
     /// One batch through every stage. Throws without acknowledging when any stage fails; `.abandoned` when a
     /// stop was requested while it waited for another worker's claims.
     func process(_ batch: RecordBatch, deadLettersStored: inout Bool) async throws -> BatchOutcome {
+        try await processCounting(batch, deadLettersStored: &deadLettersStored).outcome
+    }
+
+    /// `process`, with what the batch did (`MicroBatchEngine+Ingest.swift` answers with it). Without `acknowledge`
+    /// the source is not told (an ingested batch has no position in it to commit).
+    func processCounting(_ batch: RecordBatch, deadLettersStored: inout Bool,
+                         acknowledge: Bool = true) async throws -> (outcome: BatchOutcome, counts: BatchCounts) {
         let batchStart = ContinuousClock.now
         metrics.batchSize.record(batch.records.count)
         var times = StageTimes()
@@ -380,7 +387,7 @@ public final class MicroBatchEngine: Sendable {
                     // Embed only products whose record is new, and upsert one vector per product.
                     guard let (ids, hits) = try await embedNewProducts(in: won, times: &times) else {
                         try? await stages.dedup.release(wonKeys, in: .event)
-                        return .abandoned
+                        return (.abandoned, BatchCounts(rejected: rejected))
                     }
                     embeddedIDs += ids
                     cacheHits += hits
@@ -407,7 +414,7 @@ public final class MicroBatchEngine: Sendable {
                             metadata: ["events": "\(held.count)"])
             }
             round += 1
-            guard await sleepUnlessStopped(for: interval) else { return .abandoned }
+            guard await sleepUnlessStopped(for: interval) else { return (.abandoned, BatchCounts(rejected: rejected)) }
             interval = min(interval * 2, .seconds(2))
         }
 
@@ -417,7 +424,7 @@ public final class MicroBatchEngine: Sendable {
                 productIDs: embeddedIDs, modelVersion: stages.embedder.modelVersion,
                 batchID: batchIdentifier(batch), timestamp: wallClockMillis()))
         }
-        try await stages.source.acknowledge(batch.commitToken)
+        if acknowledge { try await stages.source.acknowledge(batch.commitToken) }
         if !fresh.isEmpty, let cache = stages.queryCache { try? await cache.invalidateAll() }
         times.add(.acknowledge, since: acknowledgeStart)
 
@@ -455,7 +462,9 @@ public final class MicroBatchEngine: Sendable {
             metrics.stages[stage]?.recordNanoseconds(Int64(times.nanos[k]))
         }
         metrics.batch.recordInterval(since: batchStart)
-        return .stored
+        return (.stored, BatchCounts(accepted: accepted.count, rejected: rejected,
+                                     deduplicated: accepted.count - fresh.count, stored: fresh.count,
+                                     productsEmbedded: embeddedIDs.count - cacheHits, embeddingCacheHits: cacheHits))
     }
 
     /// Returns the ids of products upserted and how many vectors came from the cache; nil when a stop was
