@@ -91,7 +91,9 @@ public protocol MetricsHistory: Sendable {
 }
 
 /// Buckets computed from snapshots: rates from successive cumulative counters of each worker (a counter that
-/// went down is a restart and its interval is skipped; an interval is spread over the buckets it overlaps, and
+/// went down is a restart and its interval is skipped; a process's first snapshot, whose counters count from 0
+/// since its engine started `elapsed_seconds` before, gives the interval from that start, so a run that published
+/// once, such as a demo done in one batch, still has its rate; an interval is spread over the buckets it overlaps, and
 /// a rate is the events of the bucket over the time the snapshots cover in it, so a half-covered bucket reads
 /// the true rate), summed over workers; lag the last value of each worker in the bucket, summed; latency p50
 /// the mean and p99 the highest of the one-minute figures published in the bucket (0, meaning no event in that
@@ -112,12 +114,15 @@ public struct SnapshotMetricsHistory: MetricsHistory {
         let step = Int64(query.stepSeconds) * 1000
         // Rows are thinned to about ten per bucket; one interval before the window gives the first bucket its rate.
         let thin = max(step / 10, 100)
-        let snapshots = try await read(query.from - max(step, 30_000), query.to, thin, query.worker)
-        return MetricsSeries(values: Self.bucket(snapshots, query: query), workers: Array(Set(snapshots.map(\.worker))).sorted(),
-                             source: source)
+        let readFrom = query.from - max(step, 30_000)
+        let snapshots = try await read(readFrom, query.to, thin, query.worker)
+        return MetricsSeries(values: Self.bucket(snapshots, query: query, readFrom: readFrom),
+                             workers: Array(Set(snapshots.map(\.worker))).sorted(), source: source)
     }
 
-    static func bucket(_ snapshots: [MetricsSnapshot], query: MetricsHistoryQuery) -> [Double?] {
+    /// `readFrom`: where the snapshots were read from; a process that started after it has all its snapshots
+    /// here, so its first one may be paired with its start (nil: never).
+    static func bucket(_ snapshots: [MetricsSnapshot], query: MetricsHistoryQuery, readFrom: EpochMillis? = nil) -> [Double?] {
         let step = Int64(query.stepSeconds) * 1000
         let count = Int(max(0, (query.to - query.from + step - 1) / step))
         guard count > 0 else { return [] }
@@ -130,8 +135,20 @@ public struct SnapshotMetricsHistory: MetricsHistory {
             var events = [Double](repeating: 0, count: count)
             var covered = [[Double]](repeating: [Double](repeating: 0, count: count), count: byWorker.count)
             for (w, series) in byWorker.values.enumerated() {
-                for (a, b) in zip(series, series.dropFirst()) where b.at > a.at {
-                    let delta = counter(b.stats) - counter(a.stats)
+                for (k, b) in series.enumerated() {
+                    // The interval that ends at b: from the previous snapshot of the same process, or from the
+                    // process's start (counters at 0) when b is its first one here.
+                    let started = b.stats.elapsedSeconds > 0 ? b.at - Int64(b.stats.elapsedSeconds * 1000) : nil
+                    let a: (at: EpochMillis, count: Int64)
+                    if k > 0, series[k - 1].at >= (started ?? .min) {
+                        a = (series[k - 1].at, counter(series[k - 1].stats))
+                    } else if let started, let readFrom, started >= (k > 0 ? series[k - 1].at : readFrom) {
+                        a = (started, 0)
+                    } else {
+                        continue
+                    }
+                    guard b.at > a.at else { continue }
+                    let delta = counter(b.stats) - a.count
                     // A restart (counter down) or a long silence: no rate for that interval.
                     guard delta >= 0, b.at - a.at <= max(step * 4, 120_000) else { continue }
                     let span = Double(b.at - a.at)

@@ -14,7 +14,7 @@ enum Dashboard {
 <style>
 :root{--bg:#0d1117;--card:#161b22;--line:#262d36;--text:#e6edf3;--muted:#8b949e;--in:#58a6ff;--ok:#3fb950;--bad:#f85149;--warn:#d29922;--p99:#bc8cff}
 *{box-sizing:border-box}
-html,body{margin:0;background:var(--bg);color:var(--text);font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;overflow-x:hidden}
+html,body{margin:0;background:var(--bg);color:var(--text);font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif}
 header{display:flex;flex-wrap:wrap;gap:6px 16px;align-items:center;padding:12px 20px;background:var(--card);border-bottom:1px solid var(--line)}
 header h1{font-size:17px;margin:0;font-weight:650;letter-spacing:.2px} header h1 b{color:var(--in)}
 .muted{color:var(--muted)} .small{font-size:12px}
@@ -65,6 +65,7 @@ tr.hit{cursor:pointer} tr.hit:hover td{background:#1c2330}
    <div class="kpi"><div class="v" id="k-stored">–</div><div class="l"><span class="dot" style="background:var(--ok)"></span>stored</div></div>
    <div class="kpi"><div class="v" id="k-rejected">–</div><div class="l"><span class="dot" style="background:var(--bad)"></span>rejected</div></div>
    <div class="kpi"><div class="v" id="k-window">–</div><div class="l">rate window</div></div></div>
+  <div class="muted small" id="k-note"></div>
   <div class="chart" id="c-throughput"></div></section>
  <section class="card" data-panel="latency"><h2><span>End-to-end latency</span><span class="small">ms · last minute</span></h2>
   <div class="kpis"><div class="kpi"><div class="v" id="k-p50">–</div><div class="l"><span class="dot" style="background:var(--in)"></span>p50</div></div>
@@ -184,8 +185,12 @@ function lineChart(id, series, opts) {
     svg += `<text class="axis" x="${x(t)}" y="${H - 6}" text-anchor="${i === 0 ? 'start' : i === nx ? 'end' : 'middle'}">${clock(t)}</text>`; }
   for (const s of series) {
     let d = '', pen = false;
-    for (const [t, v] of s.points) { if (fin(v)) { d += (pen ? 'L' : 'M') + x(t).toFixed(1) + ' ' + y(v).toFixed(1); pen = true; } else pen = false; }
-    svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8" stroke-linejoin="round"/>`;
+    let dots = '';
+    s.points.forEach(([t, v], i) => { if (!fin(v)) { pen = false; return; }
+      d += (pen ? 'L' : 'M') + x(t).toFixed(1) + ' ' + y(v).toFixed(1); pen = true;
+      // A point with no neighbour draws no line: a dot (one sample in the window).
+      if (!fin((s.points[i - 1] || [])[1]) && !fin((s.points[i + 1] || [])[1])) dots += `<circle cx="${x(t).toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.6" fill="${s.color}"/>`; });
+    svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8" stroke-linejoin="round"/>` + dots;
   }
   svg += `<line id="${id}-cursor" x1="0" x2="0" y1="${T}" y2="${H - B}" stroke="#8b949e" stroke-dasharray="3 3" visibility="hidden"/></svg>`;
   el.innerHTML = svg;
@@ -238,6 +243,9 @@ async function loadOverview() {
     // workers
     const ws = Object.entries(o.workers || {}).sort();
     $('workers-n').textContent = ws.length + (ws.length === 1 ? ' worker' : ' workers');
+    // Every worker stale (a demo that has run its events, a stopped group): the figures are its last ones.
+    const last = ws.map(([, s]) => s.last_heartbeat).filter(Boolean).sort().pop();
+    $('k-note').textContent = ws.length && ws.every(([, s]) => s.stale) ? 'no worker is running: figures as last published, ' + ago(last) : '';
     if (ws.length) { table('workers', [['worker'], ['partitions'], ['events/s', 'n'], ['heartbeat', 'n']], ws.map(([name, s]) => [
       esc(name) + (s.stale ? ' <span class="pill down">stale</span>' : ''), esc((s.partitions || []).join(', ') || '–'),
       [rate(s.recent_events_per_second), 'n'], [`<span title="${esc(s.last_heartbeat || '')}">${esc(ago(s.last_heartbeat))}</span>`, 'n']])); panelState('workers', 'ok'); }
@@ -373,10 +381,15 @@ async function similar(hit) {
 
 // ---- refresh loop; layout figures for tests ----
 function measure() {
-  root.dataset.scrollWidth = root.scrollWidth; root.dataset.viewportWidth = window.innerWidth;
-  // In a frame (a test harness at phone width), the same figures for the parent page.
-  if (window.parent !== window) window.parent.postMessage({vectorstream: {scrollWidth: root.scrollWidth, viewportWidth: window.innerWidth,
-    ticks, auth: authState, errors: errors.length}}, '*');
+  const width = Math.max((document.scrollingElement || root).scrollWidth, document.body.scrollWidth), viewport = window.innerWidth;
+  root.dataset.scrollWidth = width; root.dataset.viewportWidth = viewport;
+  // In a frame (a test harness at phone width), the same figures for the parent page, with each panel's state
+  // and the elements that reach past the right edge.
+  if (window.parent === window) return;
+  const panels = {}; for (const p of document.querySelectorAll('[data-panel]')) panels[p.dataset.panel] = p.dataset.state || '';
+  const wide = [...document.querySelectorAll('header *, main *')].filter(e => e.getClientRects().length && e.getBoundingClientRect().right > viewport + 0.5)
+    .slice(0, 8).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (typeof e.className === 'string' && e.className ? '.' + e.className.split(' ')[0] : ''));
+  window.parent.postMessage({vectorstream: {scrollWidth: width, viewportWidth: viewport, ticks, auth: authState, errors: errors.length, panels, wide}}, '*');
 }
 let ticks = 0, slow = 0;
 async function refreshAll() {

@@ -1,5 +1,10 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Headless Chromium (Debian's `chromium`, installed by scripts/setup.sh) against the fixture's server.
 enum Chromium {
@@ -174,33 +179,42 @@ struct BrowserConsoleTests {
         #expect(page.panels.values.allSatisfy { $0 == "key" }, "\(page.panels)")
     }
 
-    /// Headless Chromium keeps windows at least 500 px wide, so the page runs in a 390 px frame of a harness
-    /// page (a local file), and reports its widths to it (postMessage), which the harness writes into its own DOM.
-    static func phoneHarness(_ url: String, height: Int = 900) -> String {
-        let html = """
+    /// Headless Chromium keeps windows at least 500 px wide, so the console runs in a 390 px frame of a harness
+    /// page that reports what the frame posts to it (postMessage) in its own DOM. The harness is served over HTTP
+    /// from 127.0.0.1 like the API: the same site, so Chromium keeps the frame in its process and the virtual-time
+    /// budget waits for the frame's requests (from a file:// harness only the frame's first report, before any
+    /// data, arrived).
+    static func phoneHarness(_ url: String, height: Int = 900) throws -> OnePageServer {
+        try OnePageServer(html: """
             <!doctype html><body style="margin:0;background:#000"><iframe src="\(url)" style="width:390px;height:\(height)px;border:0"></iframe>
             <script>addEventListener('message', e => { if (e.data && e.data.vectorstream) document.body.dataset.child = JSON.stringify(e.data.vectorstream); });</script>
-            """
-        // A file (a data: page may not frame an http one).
-        let file = NSTemporaryDirectory() + "vectorstream-harness-\(UUID().uuidString.prefix(8)).html"
-        try? html.write(toFile: file, atomically: true, encoding: .utf8)
-        return "file://" + file
+            """)
     }
 
+    /// The full console, filled after ingest, in a 390 px frame: every panel rendered, and nothing reaches past
+    /// the right edge (the page's scroll width, and each element's right edge; an element 600 px wide made this
+    /// fail with scrollWidth 610 and `wide: [div]`).
     @Test func noHorizontalScrollAt390Pixels() async throws {
         let api = try await APIFixture.shared.value
-        let page = try await Chromium.load(Self.phoneHarness("\(api.baseURL)/#key=\(APIFixture.apiKey)&q=tent&open=1"),
-                                           artifact: "console-phone.html")
+        let harness = try Self.phoneHarness("\(api.baseURL)/#key=\(APIFixture.apiKey)&q=tent&open=1")
+        defer { harness.stop() }
+        let page = try await Chromium.load(harness.url, budget: 10_000, artifact: "console-phone.html")
         #expect(page.consoleLines.isEmpty, "console messages: \(page.consoleLines)")
         let child = page.dom.firstMatch(of: #/data-child="([^"]*)"/#).map { String($0.output.1) }?
-            .replacingOccurrences(of: "&quot;", with: "\"") ?? "{}"
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&") ?? "{}"
         let figures = (try? JSONSerialization.jsonObject(with: Data(child.utf8))) as? [String: Any] ?? [:]
         #expect(figures["viewportWidth"] as? Int == 390, "\(child)")
-        // Virtual time does not wait for a frame's requests: the last report may come before the data (the
-        // layout holds no fixed widths either way; the phone screenshot shows it filled).
+        // The report after the data: a completed refresh with the key accepted, every panel filled.
+        #expect((figures["ticks"] as? Int ?? 0) >= 1, "no refresh completed in the frame: \(child)")
+        #expect(figures["auth"] as? String == "ok", "\(child)")
         #expect(figures["errors"] as? Int == 0)
+        let panels = figures["panels"] as? [String: String] ?? [:]
+        for panel in Self.panels {
+            #expect(panels[panel] == "ok", "at 390 px, panel \(panel) is '\(panels[panel] ?? "missing")'")
+        }
         let scroll = figures["scrollWidth"] as? Int ?? .max
-        #expect(scroll <= 390, "scrollWidth \(scroll) > 390: the page scrolls sideways on a phone")
+        #expect(scroll <= 390, "scrollWidth \(scroll) > 390: the page scrolls sideways on a phone (\(figures["wide"] ?? ""))")
+        #expect((figures["wide"] as? [String])?.isEmpty == true, "elements past the right edge: \(figures["wide"] ?? "no report")")
     }
 
     /// Screenshots for people (benchmarks/out/, ignored): desktop and phone widths.
@@ -209,10 +223,66 @@ struct BrowserConsoleTests {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../benchmarks/out").standardized.path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let url = "\(api.baseURL)/#key=\(APIFixture.apiKey)&q=waterproof%20tent&open=1"
+        let harness = try Self.phoneHarness(url, height: 5600)
+        defer { harness.stop() }
         for (name, width, height, page) in [("console-desktop.png", 1280, 2300, url),
-                                            ("console-phone.png", 390, 5600, Self.phoneHarness(url, height: 5600))] {
+                                            ("console-phone.png", 390, 5600, harness.url)] {
             _ = try await Chromium.load(page, width: max(width, 500), height: height, screenshot: "\(dir)/\(name)")
             #expect(FileManager.default.fileExists(atPath: "\(dir)/\(name)"), "\(name)")
         }
+    }
+}
+
+/// Serves one page to every request on 127.0.0.1 (a free port) until stopped: the phone harness.
+final class OnePageServer: Sendable {
+    let url: String
+    private let fd: Int32
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    init(html: String) throws {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            close(fd)
+            throw Failure(description: "bind/listen on 127.0.0.1: errno \(errno)")
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        url = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/"
+        let reply = Array(("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(html.utf8.count)\r\n"
+                           + "Connection: close\r\n\r\n" + html).utf8)
+        Thread.detachNewThread {
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 {
+                    if errno == EINTR { continue }
+                    return  // stop() shut the socket down
+                }
+                var head = [UInt8](repeating: 0, count: 16_384)
+                _ = read(client, &head, head.count)  // the request, whatever it asks
+                _ = reply.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                close(client)
+            }
+        }
+    }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
     }
 }

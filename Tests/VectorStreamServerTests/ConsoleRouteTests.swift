@@ -128,6 +128,34 @@ struct ConsoleRouteTests {
         #expect(try await series(.consumerLag) == [11, 6])  // each worker's last in the bucket, summed
     }
 
+    /// A process's first snapshot pairs with its start (its counters count from 0 since `elapsed_seconds` before):
+    /// `demo --events 20000` ran in one batch, published once, and its throughput chart was empty. A process that
+    /// started after the last snapshot under its name is a restart even when its counter is higher.
+    @Test func aFirstSnapshotPairsWithItsProcessStart() async throws {
+        func stats(total: Int64, elapsed: Double) -> PipelineStats {
+            var s = PipelineStats()
+            s.eventsTotal = total
+            s.elapsedSeconds = elapsed
+            return s
+        }
+        let t0: EpochMillis = 1_000_000_000_000
+        func series(_ snapshots: [MetricsSnapshot]) async throws -> [Double?] {
+            let history = SnapshotMetricsHistory { _, _, _, _ in snapshots }
+            return try await history.series(MetricsHistoryQuery(metric: .eventsInPerSecond, from: t0, to: t0 + 20_000,
+                                                                stepSeconds: 10)).values
+        }
+        // One snapshot: 20,000 events 15 s after the start, 1,333.3/s in both buckets the run covers.
+        let once = try await series([MetricsSnapshot(worker: "demo", at: t0 + 15_000, stats: stats(total: 20_000, elapsed: 15))])
+        #expect(once.map { $0.map { ($0 * 10).rounded() / 10 } } == [1_333.3, 1_333.3])
+        // A restart whose counter passed the old process's: 3,000 events since t0 + 5 s (not 2,000 over 10 s).
+        let restarted = try await series([MetricsSnapshot(worker: "w", at: t0, stats: stats(total: 1_000, elapsed: 100)),
+                                          MetricsSnapshot(worker: "w", at: t0 + 10_000, stats: stats(total: 3_000, elapsed: 5))])
+        #expect(restarted == [600, nil])
+        // A process that started before the snapshots read: its earlier ones are not here, so no interval.
+        let old = try await series([MetricsSnapshot(worker: "w", at: t0 + 5_000, stats: stats(total: 9_000, elapsed: 3_600))])
+        #expect(old == [nil, nil])
+    }
+
     @Test func overviewHasWhatThePanelsNeed() async throws {
         let api = try await fixture()
         let reply = try await api.get("/v1/overview")
