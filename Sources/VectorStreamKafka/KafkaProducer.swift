@@ -61,11 +61,19 @@ final class DeliveryTracker: Sendable {
 /// All produce and poll calls run on one serial dispatch queue, outside Swift's cooperative pool. A full
 /// local queue is handled by serving delivery reports until there is room again (backpressure), never by
 /// dropping messages.
+///
+/// The librdkafka client is replaced when it cannot deliver any more: after a send saw no delivery report within
+/// the delivery timeout, or after a fatal error (an idempotent producer whose broker forgot its producer id, as a
+/// restarted broker does, never recovers by itself). The old client's queue is purged (its messages are reported
+/// failed, so the send that owned them is retried by its caller; dead letters and notices are at-least-once).
 public final class KafkaProducer: Sendable {
-    let handle: RdKafkaHandle
+    private let current: Mutex<RdKafkaHandle>
+    private let makeHandle: @Sendable () throws -> RdKafkaHandle
+    private let context: ClientContext
     private let queue = DispatchQueue(label: "vectorstream.kafka.producer")
     private let logger: Logger
     private let deliveryTimeout: Duration
+    private let replacements = Mutex(0)
 
     /// - Parameter lingerMillis: how long librdkafka waits to fill a batch; small for notifications,
     ///   larger for bulk production.
@@ -74,14 +82,50 @@ public final class KafkaProducer: Sendable {
         self.logger = logger
         self.deliveryTimeout = configuration.deliveryTimeout
         let properties = configuration.producerProperties(lingerMillis: lingerMillis, extra: extraProperties)
-        handle = try RdKafkaHandle(role: .producer, properties: properties, context: ClientContext(logger: logger)) { conf in
-            rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryCallback)
+        let context = ClientContext(logger: logger)
+        self.context = context
+        makeHandle = {
+            try RdKafkaHandle(role: .producer, properties: properties, context: context) { conf in
+                rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryCallback)
+            }
         }
+        current = Mutex(try makeHandle())
     }
 
     deinit {
         // Give in-flight messages a last chance; rd_kafka_destroy would otherwise drop them.
         _ = rd_kafka_flush(handle.pointer, 5000)
+    }
+
+    var handle: RdKafkaHandle { current.withLock { $0 } }
+
+    /// How many times the client was replaced after it stopped delivering (tests, logs).
+    public var clientReplacements: Int { replacements.withLock { $0 } }
+
+    /// Replaces the client (on the producer queue): purges what the old one still holds, serves the purge's
+    /// delivery reports (releasing their trackers), then drops it. Keeps the old client when a new one cannot
+    /// be created (the next failure tries again).
+    private func replaceClient(reason: String) {
+        let old = handle
+        let fresh: RdKafkaHandle
+        do { fresh = try makeHandle() } catch {
+            logger.error("Kafka producer: could not create a new client after '\(reason)': \(error)")
+            return
+        }
+        _ = rd_kafka_purge(old.pointer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        rd_kafka_poll(old.pointer, 0)
+        _ = rd_kafka_flush(old.pointer, 100)
+        current.withLock { $0 = fresh }
+        let count = replacements.withLock { n -> Int in n += 1; return n }
+        logger.warning("Kafka producer: new client (\(count) so far) after: \(reason)")
+    }
+
+    /// librdkafka's fatal error, if the client is in that state (idempotence violated; only a new client helps).
+    private func fatalError(of handle: RdKafkaHandle) -> String? {
+        var buffer = [CChar](repeating: 0, count: 512)
+        let err = rd_kafka_fatal_error(handle.pointer, &buffer, buffer.count)
+        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return RdKafkaHandle.string(buffer)
     }
 
     /// Produces the messages and returns once the brokers acknowledged every one (acks=all), so the
@@ -108,11 +152,16 @@ public final class KafkaProducer: Sendable {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while tracker.state.withLock({ $0.remaining }) > 0 {
             guard ContinuousClock.now < deadline else {
-                throw KafkaError(.delivery, "no delivery report within \(timeout) for \(tracker.state.withLock { $0.remaining }) message(s)")
+                let error = KafkaError(.delivery, "no delivery report within \(timeout) for \(tracker.state.withLock { $0.remaining }) message(s)")
+                replaceClient(reason: error.description)
+                throw error
             }
             rd_kafka_poll(handle.pointer, 50)
         }
-        if let error = tracker.state.withLock({ $0.firstError }) { throw error }
+        if let error = tracker.state.withLock({ $0.firstError }) {
+            if let fatal = fatalError(of: handle) { replaceClient(reason: "fatal error: \(fatal)") }
+            throw error
+        }
     }
 
     /// Enqueues without waiting for delivery; only a failure to enqueue is thrown. Deliveries are counted
