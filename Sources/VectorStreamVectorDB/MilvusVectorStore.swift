@@ -12,9 +12,13 @@ import VectorStreamCore
 ///   the vector (inner product: vectors are unit length, so it equals cosine). Upsert is native.
 /// - **v1**: `collections/create` gives only an auto-generated Int64 `id`, the `vector` and dynamic fields, and an
 ///   AUTOINDEX (HNSW in Milvus 2.3 standalone) with the metric we ask for (IP). The other columns are dynamic
-///   fields. v1 has no upsert, so an upsert looks up the rows of the products, deletes them by id and inserts.
-///   v1 reads are Bounded-consistent (Milvus sees a write about a second later), so ids inserted by this store
-///   in the last `consistencyWindow` are remembered and deleted too, and searches drop duplicate products.
+///   fields. v1 has no upsert, so an upsert deletes the products' rows by a `product_id in [...]` filter and
+///   inserts. The delete is by filter, not by ids found with a query: v1 queries are Bounded-consistent (a row
+///   inserted a moment ago, by this process or by another worker that held the product's claim just before, is
+///   not seen yet), while Milvus 2.3 resolves a delete's filter against everything written before it (two
+///   workers left two rows per product with query-then-delete: RELIABILITY.md finding 4). Servers older than 2.3
+///   refuse a filter on a non-primary field; there the store falls back to query-then-delete, remembering the
+///   ids it inserted in the last `consistencyWindow`. Searches drop duplicate products either way.
 ///
 /// Every search filters on `model_version`, so vectors of two models never mix in one answer.
 public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
@@ -76,6 +80,8 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         var prepared = false
         /// v1: product id → ids inserted recently, which a lagging query may not return yet.
         var recentIDs: [String: (ids: [Int64], at: ContinuousClock.Instant)] = [:]
+        /// Deletes by a `product_id` filter (Milvus 2.3+) until the server refuses one.
+        var deleteByFilter = true
     }
     private let state: NIOLockedValueBox<State>
     /// REST v1 writes (query, delete, insert) of this process one at a time: two concurrent upserts of one
@@ -316,17 +322,19 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
 
     private func upsertV1(_ batch: [ProductVector]) async throws {
         let ids = batch.map(\.productID)
-        var stale = Set(try await queryV1(filter: Self.inFilter(Self.productIDField, ids), outputFields: [Self.v1PrimaryField])
-            .compactMap { $0[Self.v1PrimaryField]?.int64Value })
         let now = ContinuousClock.now
-        state.withLockedValue { s in
-            s.recentIDs = s.recentIDs.filter { now - $0.value.at < configuration.consistencyWindow }
-            for id in ids { stale.formUnion(s.recentIDs[id]?.ids ?? []) }
-        }
-        if !stale.isEmpty {
+        if state.withLockedValue({ $0.deleteByFilter }) {
             let body: JSONValue = ["collectionName": .string(configuration.collection),
-                                   "id": .array(stale.sorted().map { .int($0) })]
-            _ = try await callV1(.POST, "/v1/vector/delete", body)
+                                   "filter": .string(Self.inFilter(Self.productIDField, ids))]
+            do {
+                _ = try await callV1(.POST, "/v1/vector/delete", body)
+            } catch let error as VectorDatabaseError where error.kind == .server {
+                // Before 2.3 a delete filter may only name the primary key: remember, and look the rows up instead.
+                state.withLockedValue { $0.deleteByFilter = false }
+                try await deleteFoundRowsV1(ids, now: now)
+            }
+        } else {
+            try await deleteFoundRowsV1(ids, now: now)
         }
         let body: JSONValue = ["collectionName": .string(configuration.collection), "data": .array(batch.map(Self.row))]
         let inserted = try await callV1(.POST, "/v1/vector/insert", body)
@@ -336,6 +344,22 @@ public final class MilvusVectorStore: VectorStore, HealthCheckable, Sendable {
         }
         state.withLockedValue { s in
             for (v, id) in zip(batch, newIDs) { s.recentIDs[v.productID] = ([id], now) }
+        }
+    }
+
+    /// The fallback for servers that delete only by primary key: the rows a query finds plus the ones this
+    /// store inserted within the consistency window (which the query may not see yet).
+    private func deleteFoundRowsV1(_ ids: [String], now: ContinuousClock.Instant) async throws {
+        var stale = Set(try await queryV1(filter: Self.inFilter(Self.productIDField, ids), outputFields: [Self.v1PrimaryField])
+            .compactMap { $0[Self.v1PrimaryField]?.int64Value })
+        state.withLockedValue { s in
+            s.recentIDs = s.recentIDs.filter { now - $0.value.at < configuration.consistencyWindow }
+            for id in ids { stale.formUnion(s.recentIDs[id]?.ids ?? []) }
+        }
+        if !stale.isEmpty {
+            let body: JSONValue = ["collectionName": .string(configuration.collection),
+                                   "id": .array(stale.sorted().map { .int($0) })]
+            _ = try await callV1(.POST, "/v1/vector/delete", body)
         }
     }
 

@@ -65,3 +65,30 @@ struct MilvusVectorStoreTests {
         #expect(!reason.contains("secret-token"))
     }
 }
+
+/// RELIABILITY.md finding 4: two workers, one after the other, upsert one product (the product's claim passed
+/// from a killed worker to the survivor, or was released after a price change). Each worker has its own store
+/// (its own process); the second upserts before Milvus's Bounded-consistency reads see the first's row.
+@Suite("Milvus upserts from two workers")
+struct MilvusTwoWriterTests {
+    typealias S = VectorDBTestSupport
+
+    @Test("a product upserted by two stores in quick succession has one row")
+    func secondWriterReplacesTheFirstsFreshRow() async throws {
+        let first = try await MilvusVectorStoreTests.makeStore("two-writers")
+        let second = MilvusVectorStore(configuration: .init(url: try MilvusVectorStoreTests.url(),
+                                                            collection: first.configuration.collection))
+        try await second.prepare()
+        let products = S.products(count: 20, seed: 11, modelVersion: "m1")
+        for product in products {
+            try await first.upsert([product])
+            var changed = product
+            changed.price += 1
+            try await second.upsert([changed])
+        }
+        // Both rows would be visible within a few seconds; wait past Milvus's staleness bound, then count.
+        try await Task.sleep(for: .seconds(4))
+        try await MilvusVectorStoreTests.waitForCount(first, products.count)
+        try await first.dropCollection()
+    }
+}
