@@ -142,6 +142,14 @@ struct FilesCatalogParsingTests {
         #expect((try? rows.last!.result.get())?.price == 80.25)
     }
 
+    @Test(arguments: [1, 2, 4])
+    func jsonLinesSkipABOMSplitOverChunks(chunk: Int) throws {
+        let text = "\u{FEFF}{\"id\":\"p1\",\"name\":\"Lamp\",\"description\":\"\",\"category\":\"home\",\"price\":1}\n"
+        let rows = try Self.rows(text, format: .jsonLines, chunk: chunk)
+        #expect(rows.count == 1)
+        #expect((try? rows[0].result.get())?.id == "p1")
+    }
+
     @Test func formatIsDetectedByNameTypeThenFirstByte() {
         #expect(CatalogFormat.detect(name: "feed.csv", contentType: "", firstBytes: Array("{".utf8)) == .csv)
         #expect(CatalogFormat.detect(name: "feed.jsonl", contentType: "", firstBytes: Array("id".utf8)) == .jsonLines)

@@ -118,24 +118,41 @@ public struct CSVReader: Sendable {
     private var recordLine = 1
     private var started = false
     private var bomChecked = false
+    private var bomHeld: [UInt8] = []
 
     public init(maxRecordBytes: Int = 64 * 1024) { self.maxRecordBytes = maxRecordBytes }
 
     /// Parses `bytes` and returns the records completed by them.
     public mutating func feed(_ bytes: some Collection<UInt8>) -> [Record] {
         var out: [Record] = []
-        var slice = bytes[...]
-        if !bomChecked {
-            bomChecked = true
-            if slice.starts(with: Self.byteOrderMark) { slice = slice.dropFirst(3) }
+        for b in bytes {
+            if !bomChecked {
+                // The mark may arrive split over chunks: hold its bytes until it is complete or ruled out.
+                bomHeld.append(b)
+                if Self.byteOrderMark.starts(with: bomHeld) {
+                    if bomHeld.count == 3 { bomChecked = true; bomHeld = [] }
+                    continue
+                }
+                bomChecked = true
+                let held = bomHeld
+                bomHeld = []
+                for h in held { step(h, &out) }
+                continue
+            }
+            step(b, &out)
         }
-        for b in slice { step(b, &out) }
         return out
     }
 
     /// Ends the input: returns the last record when it had no line break.
     public mutating func finish() -> [Record] {
         var out: [Record] = []
+        if !bomChecked {
+            bomChecked = true
+            let held = bomHeld
+            bomHeld = []
+            for h in held { step(h, &out) }
+        }
         if inQuotes && !afterQuote {
             if recordError == nil { recordError = .unterminatedQuote }
             inQuotes = false
@@ -242,7 +259,7 @@ public struct CatalogRowReader: Sendable {
     private var lineBuffer: [UInt8] = []
     private var lineNumber = 0
     private var lineTooLarge = false
-    private var jsonBOMChecked = false
+    private var jsonBOMSeen = 0
 
     public init(format: CatalogFormat, limits: ValidationLimits = ValidationLimits()) {
         self.format = format
@@ -370,12 +387,18 @@ public struct CatalogRowReader: Sendable {
 
     private mutating func jsonFeed(_ bytes: some Collection<UInt8>, final: Bool) -> [CatalogRow] {
         var rows: [CatalogRow] = []
-        var slice = bytes[...]
-        if !jsonBOMChecked, !slice.isEmpty {
-            jsonBOMChecked = true
-            if slice.starts(with: CSVReader.byteOrderMark) { slice = slice.dropFirst(3) }
-        }
-        for b in slice {
+        for b in bytes {
+            if jsonBOMSeen < 3 {
+                // A byte order mark at the very start is skipped, even split over chunks; bytes of a partial
+                // mark are data (and make the line not JSON).
+                if b == CSVReader.byteOrderMark[jsonBOMSeen] && lineNumber == 0 && lineBuffer.count == jsonBOMSeen {
+                    jsonBOMSeen += 1
+                    lineBuffer.append(b)
+                    if jsonBOMSeen == 3 { lineBuffer.removeAll() }
+                    continue
+                }
+                jsonBOMSeen = 3
+            }
             if b == 0x0A {
                 endLine(&rows)
             } else if lineBuffer.count < limits.maxRecordBytes + 1 {

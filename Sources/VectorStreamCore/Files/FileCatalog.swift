@@ -307,6 +307,15 @@ public final class FileCatalog: Sendable {
                 "ms": "\(done.durationMillis ?? 0)"])
             return .processed(done)
         case .failure(let error):
+            if error is CancellationError || Task.isCancelled {
+                // Shutting down: not the file's fault. Its claim is handed back (lease ended now), so the next
+                // worker to start or sweep finishes it.
+                var interrupted = record
+                interrupted.leaseUntil = wallClockMillis()
+                _ = try? await metadata.save(interrupted, holder: configuration.workerID)
+                logger.notice("file processing interrupted; left for the next worker", metadata: ["sha256": "\(record.sha256)"])
+                return .heldElsewhere(interrupted)
+            }
             if error is FileClaimLost {
                 return .heldElsewhere((try? await metadata.record(sha256: record.sha256)) ?? record)
             }
