@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Core: domain, validation, micro-batch engine, protocols. No I/O dependencies.
@@ -103,6 +104,22 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enable-testing"], .when(configuration: .release))]
         ),
 
+        // The metrics history in PostgreSQL (#18): it implements the server's MetricsHistory, so the server itself
+        // stays free of postgres-nio.
+        .target(
+            name: "VectorStreamPostgres",
+            dependencies: [
+                "VectorStreamCore", "VectorStreamServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // Its tests check the sampler's and the rollup's internals; tests run in release (scripts/test.sh).
+            swiftSettings: [.unsafeFlags(["-enable-testing"], .when(configuration: .release))]
+        ),
+
         // MARK: Object storage: our own S3 client (SigV4 on swift-crypto, AsyncHTTPClient) and the ObjectStore over it.
         .target(
             name: "S3Client",
@@ -126,7 +143,7 @@ let package = Package(
             dependencies: [
                 "VectorStreamCore", "VectorStreamGenerator", "VectorStreamEmbedder", "VectorStreamEmbedded",
                 "VectorStreamRedis", "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB",
-                "VectorStreamServer",
+                "VectorStreamServer", "VectorStreamPostgres",
                 "VectorStreamS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -146,6 +163,9 @@ let package = Package(
                     dependencies: ["VectorStreamServer", "VectorStreamEmbedded", "VectorStreamGenerator", "VectorStreamEmbedder",
                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                    .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .testTarget(name: "VectorStreamPostgresTests",
+                    dependencies: ["VectorStreamPostgres", "VectorStreamServer", "VectorStreamCore",
+                                   .product(name: "PostgresNIO", package: "postgres-nio")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

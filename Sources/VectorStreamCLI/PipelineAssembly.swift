@@ -8,6 +8,7 @@ import VectorStreamRedis
 import VectorStreamVectorDB
 import VectorStreamEmbedded
 import VectorStreamEmbedder
+import VectorStreamPostgres
 
 /// The stores chosen by configuration: each backend where its URL is set, the embedded one otherwise.
 struct PipelineAssembly: Sendable {
@@ -32,6 +33,10 @@ struct PipelineAssembly: Sendable {
     var idempotency: any IdempotencyStore = InMemoryIdempotencyStore()
     /// The dedup claimant of ingest lane n: with Redis each lane has its own token (IngestPipeline says why).
     var laneDedup: (@Sendable (Int) -> any DedupStore)?
+    /// The metrics history in PostgreSQL, when `postgres.url` is set (docs/metrics.md); run by the runner.
+    var metricsStore: PostgresMetricsStore?
+    /// Dead letters by reason (`vectorstream_dead_letters_total`, the history's `dead_letters` series).
+    var deadLetterCounter: DeadLetterCounter?
 
     static func make(configuration: VectorStreamConfiguration, dataDirectory: String, logger: Logger) async throws -> PipelineAssembly {
         let database = try EmbeddedDatabase(directory: dataDirectory)
@@ -120,6 +125,17 @@ struct PipelineAssembly: Sendable {
             logger.info("dedup, caches and live state in Redis")
         }
 
+        let deadLetterCounter = DeadLetterCounter(deadLetters)
+        deadLetters = deadLetterCounter
+        var metricsStore: PostgresMetricsStore?
+        if configuration.postgres.url != nil {
+            let store = try PostgresMetricsStore(settings: configuration.postgres, worker: configuration.pipeline.workerID,
+                                                 logger: logger)
+            health.append(store)
+            metricsStore = store
+            logger.info("metrics history in PostgreSQL at \(store.endpoint)")
+        }
+
         let allClosers = closers
         var assembly = PipelineAssembly(
             configuration: configuration, database: database, embedder: embedder, dedup: dedup,
@@ -129,6 +145,8 @@ struct PipelineAssembly: Sendable {
             shutdown: { for close in allClosers { await close() } })
         assembly.idempotency = idempotency
         assembly.laneDedup = laneDedup
+        assembly.metricsStore = metricsStore
+        assembly.deadLetterCounter = deadLetterCounter
         return assembly
     }
 

@@ -4,6 +4,7 @@ import Prometheus
 import ServiceLifecycle
 import VectorStreamCore
 import VectorStreamEmbedded
+import VectorStreamPostgres
 import VectorStreamServer
 
 /// Runs the engine (and, when asked, the HTTP API) under swift-service-lifecycle until the source ends or a signal.
@@ -53,10 +54,10 @@ struct PipelineRunner {
                 queryCache: assembly.queryCache, liveState: assembly.liveState, health: assembly.health,
                 prometheus: registry, localStats: { engine.stats })
             dependencies.deadLetters = assembly.sqliteEvents
-            dependencies.metricsHistory = history
+            // With PostgreSQL the history is every worker's, from there (docs/metrics.md).
+            dependencies.metricsHistory = assembly.metricsStore?.history ?? history
             dependencies.storeSize = storeSize
             dependencies.embedderDetails = embedderDetails
-            dependencies.ingest = ingest ?? assembly.ingestService(engine: engineConfiguration)
             // The file routes and their queue (docs/files.md); a file store that cannot open leaves them out, said once.
             do {
                 let files = try assembly.fileService(logger: logger)
@@ -66,11 +67,22 @@ struct PipelineRunner {
             } catch {
                 logger.warning("file routes disabled: \(error)")
             }
+            dependencies.ingest = ingest ?? assembly.ingestService(engine: engineConfiguration)
             let server = APIServer(configuration: http, dependencies: dependencies)
             let app = server.makeApplication(logger: logger) { port in
                 FileHandle.standardError.write(Data("vectorstream: API and dashboard on http://\(http.host):\(port)/\n".utf8))
             }
             services.append(.init(service: app))
+        }
+        // Dependency states for /metrics and the metrics history, checked apart from both (docs/metrics.md).
+        let monitor = DependencyMonitor(checks: assembly.health)
+        services.append(.init(service: monitor, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        if let store = assembly.metricsStore {
+            let counter = assembly.deadLetterCounter
+            services.append(.init(service: PostgresMetricsService(store: store) {
+                MetricsObservation(at: wallClockMillis(), stats: engine.stats, deadLettersByReason: counter?.byReason() ?? [:],
+                                   dependencies: monitor.latest())
+            }, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         services.append(.init(service: RetentionService(database: assembly.database,
                                                         settings: assembly.configuration.embedded, logger: logger),

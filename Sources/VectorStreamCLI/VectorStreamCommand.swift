@@ -171,5 +171,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks; see BENCHMARKS.md for the figures and benchmarks/ for the scripts.",
         subcommands: [BenchPipelineCommand.self, BenchEmbedCommand.self, BenchAPICommand.self,
-                      BenchClickHouseCommand.self, BenchVectorsCommand.self, BenchDedupCommand.self, BenchKafkaCommand.self, BenchS3Command.self])
+                      BenchClickHouseCommand.self, BenchVectorsCommand.self, BenchDedupCommand.self, BenchKafkaCommand.self, BenchS3Command.self,
+                      BenchMetricsCommand.self])
 }

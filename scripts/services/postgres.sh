@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# PostgreSQL 15 (Debian's package) for tests and local use, on 127.0.0.1 only, data under .run/postgres.
-#   postgres.sh start|stop|status
+# PostgreSQL 15 (Debian's package) for tests and local use, on 127.0.0.1 only, data under .run/.
+#   postgres.sh start|stop|status|kill           the shared server on 15432 (.run/postgres)
+#   postgres.sh start-instance NAME PORT          a separate server (.run/postgres-NAME), for tests that kill it
+#   postgres.sh stop-instance NAME | kill-instance NAME
 # `start` is idempotent and prints the connection URL last: postgres://vectorstream:PASSWORD@127.0.0.1:PORT/vectorstream
+# `kill` / `kill-instance` are a crash (SIGKILL of the postmaster); `start` after it recovers the data.
 # PostgreSQL refuses to run as root: when run as root, the server runs as the `postgres` system user.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-NAME=postgres
-PORT="${VECTORSTREAM_POSTGRES_PORT:-15432}"
-DIR="$RUN_DIR/postgres"
-DATA="$DIR/data"
 PASSWORD="${VECTORSTREAM_POSTGRES_TEST_PASSWORD:-vectorstream-test}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
 
@@ -24,6 +23,9 @@ install() {
 as_owner() {
     if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+
+# select NAME PORT: the instance the functions below act on.
+select_instance() { NAME=$1; PORT=$2; DIR="$RUN_DIR/$NAME"; DATA="$DIR/data"; }
 
 answers() { "$BIN/pg_isready" -h 127.0.0.1 -p "$PORT" -q; }
 
@@ -42,6 +44,7 @@ start() {
         rm -f "$pwfile"
     fi
     [[ $(id -u) -eq 0 ]] && chown -R postgres:postgres "$DIR"
+    # A crash (kill) leaves postmaster.pid behind; pg_ctl starts anyway when its pid is gone.
     # -k: the socket in our folder, not /var/run; listen on loopback only.
     as_owner "$BIN/pg_ctl" -D "$DATA" -l "$DIR/postgres.log" -w -t 60 \
         -o "-p $PORT -h 127.0.0.1 -k $DIR -c fsync=off -c max_connections=200" start >/dev/null \
@@ -60,11 +63,33 @@ stop() {
     stop_by_pid "$NAME"
 }
 
+crash() {
+    if [[ -f "$DATA/postmaster.pid" ]]; then
+        local pid; pid="$(head -n1 "$DATA/postmaster.pid")"
+        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
+        # Its backends exit when they notice the postmaster is gone; wait until the port is free.
+        for _ in $(seq 1 50); do answers || break; sleep 0.1; done
+        # An unreaped (zombie) postmaster still passes PostgreSQL's own kill(pid, 0) test of the lock file, and
+        # the next start would refuse: the lock files go once the process is no longer alive.
+        pid_alive "$pid" || rm -f "$DATA/postmaster.pid" "$DIR/.s.PGSQL.$PORT.lock" "$DIR/.s.PGSQL.$PORT"
+    fi
+    rm -f "$(pid_file "$NAME")"
+}
+
 case "${1:-}" in
-    start) with_lock "$NAME" start ;;
-    stop) with_lock "$NAME" stop ;;
-    kill)  # a crash: SIGKILL the postmaster (the fault tests)
-        [[ -f "$DATA/postmaster.pid" ]] && kill -KILL "$(head -n1 "$DATA/postmaster.pid")" 2>/dev/null; rm -f "$(pid_file "$NAME")" ;;
-    status) if answers; then echo "running: $(url | sed 's/:[^:@]*@/:****@/')"; else echo "stopped"; exit 1; fi ;;
-    *) echo "usage: $0 start|stop|kill|status" >&2; exit 2 ;;
+    start) select_instance postgres "${VECTORSTREAM_POSTGRES_PORT:-15432}"; with_lock "$NAME" start ;;
+    stop) select_instance postgres "${VECTORSTREAM_POSTGRES_PORT:-15432}"; with_lock "$NAME" stop ;;
+    kill) select_instance postgres "${VECTORSTREAM_POSTGRES_PORT:-15432}"; crash ;;
+    status)
+        select_instance postgres "${VECTORSTREAM_POSTGRES_PORT:-15432}"
+        if answers; then echo "running: $(url | sed 's/:[^:@]*@/:****@/')"; else echo "stopped"; exit 1; fi ;;
+    start-instance)
+        [[ $# -eq 3 ]] || { echo "usage: $0 start-instance NAME PORT" >&2; exit 2; }
+        select_instance "postgres-$2" "$3"; echo "$PORT" >"$RUN_DIR/$NAME.port"; with_lock "$NAME" start ;;
+    stop-instance|kill-instance)
+        [[ $# -eq 2 ]] || { echo "usage: $0 $1 NAME" >&2; exit 2; }
+        select_instance "postgres-$2" "$(cat "$RUN_DIR/postgres-$2.port" 2>/dev/null || echo 0)"
+        if [[ $1 == stop-instance ]]; then with_lock "$NAME" stop; else crash; fi ;;
+    *) echo "usage: $0 start|stop|kill|status|start-instance NAME PORT|stop-instance NAME|kill-instance NAME" >&2; exit 2 ;;
 esac

@@ -2,12 +2,14 @@ import ArgumentParser
 import Foundation
 import VectorStreamClickHouse
 import VectorStreamCore
+import VectorStreamPostgres
 
-/// `vectorstream migrate`: creates or updates the ClickHouse schema. Idempotent; prints what it applied.
+/// `vectorstream migrate`: creates or updates the ClickHouse schema and, when PostgreSQL is configured, the metrics
+/// history's. Idempotent; prints what it applied.
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Create or update the ClickHouse schema (idempotent, versioned).")
+        abstract: "Create or update the ClickHouse schema and the PostgreSQL metrics history (idempotent, versioned).")
 
     @Option(name: .customLong("clickhouse-url"),
             help: "ClickHouse HTTP URL (default: $VECTORSTREAM_CLICKHOUSE_URL).")
@@ -16,7 +18,37 @@ struct MigrateCommand: AsyncParsableCommand {
     @Option(help: "Database (default: $VECTORSTREAM_CLICKHOUSE_DATABASE or vectorstream).")
     var database: String?
 
+    @Option(name: .customLong("postgres-url"),
+            help: "PostgreSQL URL of the metrics history (default: $VECTORSTREAM_POSTGRES_URL; a password is better kept in the variable).")
+    var postgresURL: String?
+
     mutating func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let postgres = (postgresURL ?? environment["VECTORSTREAM_POSTGRES_URL"]).flatMap { $0.isEmpty ? nil : $0 }
+        let clickhouse = (clickhouseURL ?? environment["VECTORSTREAM_CLICKHOUSE_URL"]).flatMap { $0.isEmpty ? nil : $0 }
+        guard clickhouse != nil || postgres != nil else {
+            throw ValidationError("nothing to migrate: pass --clickhouse-url or set VECTORSTREAM_CLICKHOUSE_URL (events), "
+                                  + "--postgres-url or VECTORSTREAM_POSTGRES_URL (metrics history)")
+        }
+        if clickhouse != nil { try await migrateClickHouse() }
+        if let postgres {
+            var retention: Duration = .seconds(30 * 86_400)
+            if let text = environment["VECTORSTREAM_POSTGRES_RETENTION"] {
+                do { retention = try parseDuration(text, within: .seconds(60) ... .seconds(366 * 86_400)) } catch let error as ConfigurationError {
+                    throw ValidationError("VECTORSTREAM_POSTGRES_RETENTION=\(text): \(error.description)")
+                }
+            }
+            let (endpoint, report, maintenance) = try await MetricsSchema.migrateOnce(url: postgres, retention: retention)
+            print("PostgreSQL at \(endpoint): metrics history on \(report.storage.rawValue) storage")
+            print(report.applied.isEmpty ? "schema is current (version \(report.version))"
+                  : "applied migrations \(report.applied.map(String.init).joined(separator: ", ")); schema version \(report.version)")
+            if case .done(let created, let dropped) = maintenance, !(created.isEmpty && dropped.isEmpty) {
+                print("partitions: \(created.count) created, \(dropped.count) dropped after the retention")
+            }
+        }
+    }
+
+    private func migrateClickHouse() async throws {
         let configuration = try ClickHouseCommandSupport.configuration(url: clickhouseURL, database: database)
         let store = ClickHouseEventStore(configuration: configuration)
         do {

@@ -19,6 +19,7 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
     public var embedded = EmbeddedSettings()
     /// S3-compatible object storage for uploaded files (S3Settings.swift).
     public var s3 = S3Settings()
+    public var postgres = PostgresSettings()
     /// Where each setting that is not a default came from: the environment variable's name
     /// (`VECTORSTREAM_...`) or the configuration file's path, by key. Error messages name it.
     public var origins: [String: String] = [:]
@@ -135,6 +136,21 @@ public struct VectorStreamConfiguration: Sendable, Hashable {
         public var retention: Duration = .seconds(7 * 24 * 3600)
         /// Most megabytes the database may use; the oldest data goes first. Default 4,096; 0 means no cap.
         public var maxSizeMB = 4096
+    }
+
+    /// The metrics history in PostgreSQL (docs/metrics.md): used when `url` is set, else the embedded store keeps it.
+    public struct PostgresSettings: Sendable, Hashable {
+        /// `postgres://user:password@host:port/db?sslmode=disable|require`.
+        public var url: String?
+        /// How often each worker writes its figures. Default 5 s.
+        public var writeInterval: Duration = .seconds(5)
+        /// Points older than this are dropped (a day partition at a time). Default 30 days.
+        public var retention: Duration = .seconds(30 * 86_400)
+        /// Most points held in memory while PostgreSQL is slow or down; the oldest go first. Default 100,000
+        /// (about an hour of one worker at the default interval).
+        public var bufferPoints = 100_000
+
+        public init() {}
     }
 
     /// The engine's view of the pipeline settings.
@@ -318,6 +334,18 @@ extension VectorStreamConfiguration {
             int("redis.embedding_cache_ttl_seconds", nil, "embedding cache TTL", 1...Int(Int32.max), \.redis.embeddingCacheTTLSeconds),
             int("redis.query_cache_ttl_seconds", nil, "query cache TTL", 1...86_400, \.redis.queryCacheTTLSeconds),
             int("redis.pool_size", nil, "connections per worker", 1...256, \.redis.poolSize),
+            optional("postgres.url", "VECTORSTREAM_POSTGRES_URL", secret: true,
+                     "postgres:// URL of the metrics history (sslmode=disable|require)", \.postgres.url),
+            ConfigurationKey(key: "postgres.write_interval", environment: "VECTORSTREAM_POSTGRES_WRITE_INTERVAL", isSecret: false,
+                             help: "how often each worker writes its metrics (100ms...1h)",
+                             read: { formatDuration($0.postgres.writeInterval) },
+                             write: { c, v in c.postgres.writeInterval = try parseDuration(v, within: .milliseconds(100) ... .seconds(3600)) }),
+            ConfigurationKey(key: "postgres.retention", environment: "VECTORSTREAM_POSTGRES_RETENTION", isSecret: false,
+                             help: "age after which metric points are dropped (1m...366d)",
+                             read: { formatDuration($0.postgres.retention) },
+                             write: { c, v in c.postgres.retention = try parseDuration(v, within: .seconds(60) ... .seconds(366 * 86_400)) }),
+            int("postgres.buffer_points", "VECTORSTREAM_POSTGRES_BUFFER_POINTS", "metric points held while PostgreSQL is down",
+                100...10_000_000, \.postgres.bufferPoints),
             optional("clickhouse.url", "VECTORSTREAM_CLICKHOUSE_URL", "ClickHouse HTTP URL", \.clickhouse.url),
             string("clickhouse.database", "VECTORSTREAM_CLICKHOUSE_DATABASE", "ClickHouse database", \.clickhouse.database),
             string("clickhouse.user", "VECTORSTREAM_CLICKHOUSE_USER", "ClickHouse user", \.clickhouse.user),
@@ -362,6 +390,8 @@ extension VectorStreamConfiguration {
         "VECTORSTREAM_FAULTS", "VECTORSTREAM_DEBUG_CRASH_TEST", "VECTORSTREAM_CATEGORY_TEST_PRODUCTS",
         "VECTORSTREAM_MILVUS_START_TIMEOUT", "VECTORSTREAM_REDIS_PORT", "VECTORSTREAM_KAFKA_PORT",
         "VECTORSTREAM_MILVUS_PORT", "VECTORSTREAM_CLICKHOUSE_HTTP_PORT", "VECTORSTREAM_CLICKHOUSE_TCP_PORT",
+        "VECTORSTREAM_POSTGRES_PORT", "VECTORSTREAM_POSTGRES_TEST_PASSWORD", "VECTORSTREAM_PROMETHEUS_PORT",
+        "VECTORSTREAM_LONG_TESTS",
     ]
 
     /// One warning per `VECTORSTREAM_...` variable that no setting reads (a typo is otherwise silently ignored),
@@ -473,6 +503,17 @@ extension VectorStreamConfiguration {
             guard allowed.contains(String(scheme)) else {
                 throw ConfigurationError("\(describe(name)) must start with \(allowed.map { $0 + "://" }.joined(separator: " or ")), "
                                          + "not \(scheme)://")
+            }
+        }
+        if let url = postgres.url {
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw ConfigurationError("\(describe("postgres.url")): '\(Self.maskURL(url))' must start with postgres:// "
+                                         + "(postgres://user:password@host:5432/db?sslmode=disable)")
+            }
+            if let mode = url.split(separator: "?", maxSplits: 1).dropFirst().first?.split(separator: "&")
+                .first(where: { $0.hasPrefix("sslmode=") })?.dropFirst("sslmode=".count),
+               !["disable", "require"].contains(String(mode)) {
+                throw ConfigurationError("\(describe("postgres.url")): sslmode=\(mode) is not supported; use sslmode=disable or sslmode=require")
             }
         }
     }
@@ -596,7 +637,7 @@ public let triggerIntervalBounds: ClosedRange<Duration> = .milliseconds(1) ... .
 /// 10 s, so the unit must be written.
 public func parseDuration(_ text: String) throws -> Duration {
     let t = text.trimmingSpaces.lowercased()
-    let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600)]
+    let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
     if let number = Double(t), number.isFinite {
         throw ConfigurationError("'\(text)' has no unit; write \(t)s for seconds or \(t)ms for milliseconds")
     }
