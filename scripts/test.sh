@@ -10,7 +10,7 @@ trap 'scripts/services/stop-all.sh' EXIT
 swift build -c release --build-tests
 # The servers first: a test that starts one waits for its script synchronously, holding one of the two
 # cooperative threads that every test shares (Milvus takes minutes to start).
-for service in redis clickhouse kafka milvus qdrant-standin seaweedfs; do scripts/services/$service.sh start >/dev/null; done
+for service in redis clickhouse kafka milvus qdrant-standin seaweedfs postgres; do scripts/services/$service.sh start >/dev/null; done
 # A hung test must fail the run, not eat CI's 90 minutes.
 if (( $# )); then
     timeout --signal=KILL 45m swift test -c release --skip-build "$@"
@@ -26,6 +26,13 @@ fi
 if [[ "${VECTORSTREAM_SPARK:-on}" != off ]] && (( ! $# )); then
     timeout --signal=KILL 10m python3 integrations/spark/tests/test_unit.py
     timeout --signal=KILL 10m python3 integrations/spark/tests/test_end_to_end.py --events 20000
+fi
+# The metrics history, Prometheus rules and Grafana dashboard (docs/metrics.md) against one worker on Kafka with
+# PostgreSQL: promtool on deploy/prometheus, 20,000 events whose events_stored points add up to the events stored,
+# every PromQL expression of the dashboard and the rules against Prometheus scraping it, every SQL query of the
+# dashboard against PostgreSQL (about 2 minutes). VECTORSTREAM_METRICS_CHECK=off skips it.
+if [[ "${VECTORSTREAM_METRICS_CHECK:-on}" != off ]] && (( ! $# )); then
+    timeout --signal=KILL 10m python3 benchmarks/metrics/check_dashboard.py --events 20000
 fi
 # The quick fault suite (benchmarks/faults, RELIABILITY.md): kill -9s, server outages, poison records and API
 # fuzzing against the release binary and real servers, counted in the stores. VECTORSTREAM_FAULTS=off skips it.

@@ -40,7 +40,8 @@ def service(name: str, *args: str) -> str:
                          capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"{name}.sh {' '.join(args)} failed: {out.stderr[-800:]}")
-    return out.stdout.strip().splitlines()[-1]
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def psql(url: str, sql: str) -> list[str]:
