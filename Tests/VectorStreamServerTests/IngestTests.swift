@@ -159,6 +159,24 @@ struct IngestTests {
         #expect(try await h.store.eventCount() == Int64(valid))
     }
 
+    @Test func concurrentRequestsWithTheSameEventsStoreEachOnce() async throws {
+        var settings = IngestSettings()
+        settings.maxConcurrent = 4
+        let h = try await Harness.make(settings: settings)
+        defer { h.server.stop() }
+        let (body, valid, products) = Self.events(600, seed: 13, invalidRatio: 0)
+        // Four lanes at once, the same events under four keys: the dedup stage lets each event through once.
+        let replies = try await withThrowingTaskGroup(of: Harness.Reply.self) { group in
+            for n in 0..<4 { group.addTask { try await h.post(body, idempotencyKey: "parallel-\(n)") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(replies.allSatisfy { $0.status == 200 })
+        #expect(replies.map { $0.json["stored"] as? Int ?? 0 }.reduce(0, +) == valid)
+        #expect(replies.map { $0.json["products_embedded"] as? Int ?? 0 }.reduce(0, +) == products)
+        #expect(try await h.store.eventCount() == Int64(valid))
+        #expect(try await h.vectors.count() == products)
+    }
+
     @Test func saturatedServerAnswers429WithRetryAfter() async throws {
         let gate = GateEmbedder()
         var settings = IngestSettings()
