@@ -31,7 +31,7 @@ main{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,380px),
 .dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:5px;vertical-align:baseline}
 table{width:100%;border-collapse:collapse;table-layout:fixed}
 th{font-weight:500;color:var(--muted);text-align:left;font-size:12px;padding:3px 4px;border-bottom:1px solid var(--line)}
-td{padding:4px;border-bottom:1px solid var(--line);overflow-wrap:anywhere;vertical-align:top}
+td{padding:4px;border-bottom:1px solid var(--line);overflow-wrap:anywhere;vertical-align:top} td.name{overflow-wrap:break-word}
 .n{text-align:right;font-variant-numeric:tabular-nums}
 .chart{position:relative;width:100%} .chart svg{display:block;width:100%;height:auto;overflow:visible}
 .axis{font-size:10.5px;fill:var(--muted)} .grid{stroke:var(--line);stroke-width:1}
@@ -102,6 +102,8 @@ window.addEventListener('unhandledrejection', e => { errors.push(String(e.reason
 const $ = id => document.getElementById(id);
 const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
 const fin = v => typeof v === 'number' && isFinite(v);
+// Names such as analytics_store break after their underscores in a narrow column, not inside a word.
+const breakable = s => esc(s).replace(/[_-]/g, '$&<wbr>');
 const intFmt = new Intl.NumberFormat('en-US', {maximumFractionDigits: 0});
 const money = new Intl.NumberFormat('en-US', {style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2});
 const int = v => fin(v) ? intFmt.format(v) : '–';
@@ -253,10 +255,10 @@ async function loadOverview() {
     // dependencies: checks then breakers
     const rows = [];
     for (const [name, c] of Object.entries(o.checks || {}).sort())
-      rows.push([esc(name) + ' <span class="muted small">check</span>', `<span class="pill ${esc(c.status)}">${esc(c.status)}</span>`, [ms(c.latency_ms) + ' ms', 'n'],
+      rows.push([[breakable(name) + ' <span class="muted small">check</span>', 'name'], `<span class="pill ${esc(c.status)}">${esc(c.status)}</span>`, [ms(c.latency_ms) + ' ms', 'n'],
         `<span title="${esc(c.since)}">since ${esc(ago(c.since))}</span>` + (c.reason ? `<div class="err small">${esc(c.reason)}</div>` : '')]);
     for (const [name, b] of Object.entries(o.breakers || {}).sort())
-      rows.push([esc(name) + ' <span class="muted small">breaker</span>', `<span class="pill ${esc(b.state)}">${esc(b.state.replace('_', ' '))}</span>`,
+      rows.push([[breakable(name) + ' <span class="muted small">breaker</span>', 'name'], `<span class="pill ${esc(b.state)}">${esc(b.state.replace('_', ' '))}</span>`,
         [fin(b.last_latency_ms) ? ms(b.last_latency_ms) + ' ms' : '–', 'n'],
         `<span title="${esc(b.since)}">since ${esc(ago(b.since))}</span>` + (b.last_error ? `<div class="err small">last error: ${esc(b.last_error)}</div>` : '')]);
     table('deps', [['dependency'], ['state'], ['latency', 'n'], ['since / last error']], rows);

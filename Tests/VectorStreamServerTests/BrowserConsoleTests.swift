@@ -192,8 +192,8 @@ struct BrowserConsoleTests {
     }
 
     /// The full console, filled after ingest, in a 390 px frame: every panel rendered, and nothing reaches past
-    /// the right edge (the page's scroll width, and each element's right edge; an element 600 px wide made this
-    /// fail with scrollWidth 610 and `wide: [div]`).
+    /// the right edge (the page's scroll width, and each element's right edge; a 600 px table added to the workers
+    /// panel made this fail: scrollWidth 627, `wide: [table, tbody, tr, td]`).
     @Test func noHorizontalScrollAt390Pixels() async throws {
         let api = try await APIFixture.shared.value
         let harness = try Self.phoneHarness("\(api.baseURL)/#key=\(APIFixture.apiKey)&q=tent&open=1")
