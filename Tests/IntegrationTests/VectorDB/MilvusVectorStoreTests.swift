@@ -75,7 +75,7 @@ struct MilvusTwoWriterTests {
 
     @Test("a product upserted by two stores in quick succession has one row")
     func secondWriterReplacesTheFirstsFreshRow() async throws {
-        let first = try await MilvusVectorStoreTests.makeStore("two-writers")
+        let first = try await MilvusVectorStoreTests.makeStore("two_writers")
         let second = MilvusVectorStore(configuration: .init(url: try MilvusVectorStoreTests.url(),
                                                             collection: first.configuration.collection))
         try await second.prepare()
