@@ -136,15 +136,19 @@ struct S3RoundTripTests {
         try await client.putObject(key: "shared file+1.txt", bytes: Array("presigned body".utf8))
         let url = client.presignedURL(key: "shared file+1.txt", expiresIn: .seconds(300))
         let plain = HTTPClient(eventLoopGroupProvider: .singleton)
-        let response = try await plain.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        #expect(response.status.code == 200)
-        #expect(String(buffer: body) == "presigned body")
-        // The same URL with its signature altered is refused: it is the signature that grants access.
-        let tampered = url.replacingOccurrences(of: "X-Amz-Signature=", with: "X-Amz-Signature=0")
-        let refused = try await plain.execute(HTTPClientRequest(url: tampered), timeout: .seconds(30))
-        _ = try await refused.body.collect(upTo: 1 << 20)
-        #expect(refused.status.code == 403)
+        do {
+            let response = try await plain.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            #expect(response.status.code == 200)
+            #expect(String(buffer: body) == "presigned body")
+            // The same URL with its signature altered is refused: it is the signature that grants access.
+            let tampered = url.replacingOccurrences(of: "X-Amz-Signature=", with: "X-Amz-Signature=0")
+            let refused = try await plain.execute(HTTPClientRequest(url: tampered), timeout: .seconds(30))
+            _ = try await refused.body.collect(upTo: 1 << 20)
+            #expect(refused.status.code == 403)
+        } catch {
+            Issue.record("plain GET of the presigned URL failed: \(error)")
+        }
         try await plain.shutdown()
         await S3Test.cleanUp(client)
     }
