@@ -24,10 +24,17 @@ public final class RedisFileMetadataStore: FileMetadataStore {
     var openKey: String { keyPrefix + "files:open" }
     func recordKey(_ sha256: String) -> String { keyPrefix + "files:rec:" + sha256 }
 
-    /// Newest first in lexicographic order: the upload time subtracted from a constant, zero-padded, then the hash.
+    /// Newest first in lexicographic order (as the embedded store lists: upload time, then hash, both descending):
+    /// the upload time subtracted from a constant, zero-padded, then the hash with each hex digit inverted.
     static func indexMember(uploadedAt: EpochMillis, sha256: String) -> String {
         let inverted = String(max(0, 9_999_999_999_999_999 - uploadedAt))
-        return String(repeating: "0", count: max(0, 16 - inverted.count)) + inverted + ":" + sha256
+        return String(repeating: "0", count: max(0, 16 - inverted.count)) + inverted + ":" + invertHex(sha256)
+    }
+
+    /// 0↔f, 1↔e, ...: reverses the order of hex strings (its own inverse).
+    static func invertHex(_ hex: String) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: hex.utf8.map { c in digits.firstIndex(of: c).map { digits[15 - $0] } ?? c }, as: UTF8.self)
     }
 
     private static func encode(_ record: FileRecord) throws -> String {
@@ -86,7 +93,8 @@ public final class RedisFileMetadataStore: FileMetadataStore {
         var records: [FileRecord] = []
         for member in members.prefix(limit) {
             guard let colon = member.firstIndex(of: ":") else { continue }
-            if let record = try await record(sha256: String(member[member.index(after: colon)...])) { records.append(record) }
+            let sha256 = Self.invertHex(String(member[member.index(after: colon)...]))
+            if let record = try await record(sha256: sha256) { records.append(record) }
         }
         return FilePage(records: records, next: members.count > limit ? records.last.map { FileCursor($0).text } : nil)
     }
