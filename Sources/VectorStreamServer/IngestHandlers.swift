@@ -23,7 +23,7 @@ public struct IngestService: Sendable {
 /// - `Idempotency-Key`: the first answer is kept for `ingest.idempotency_ttl` and a retry gets it again, unprocessed
 ///   (header `Idempotent-Replayed: true`). A duplicate that arrives while the first is still in flight is answered
 ///   409 with `Retry-After` (not held: a client that timed out should not stack up waiting requests); the same key
-///   with another body is 422.
+///   with another body is 409 too, `idempotency_key_reused`.
 /// - Saturation: at most `ingest.max_concurrent` requests are processed at once; one more is 429 with `Retry-After`.
 /// - Limits: 413 naming `ingest.max_body_bytes` or `ingest.max_records`; a body that holds no records is 400.
 /// - A batch the stages cannot store (a store down) is 503 with `Retry-After`; nothing is acknowledged, the key is
@@ -64,6 +64,13 @@ struct IngestHandlers: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Self.bodyTooLarge("over \(settings.maxBodyBytes) bytes", settings)
         }
+        // As application/json the body is one JSON text: an array of records, or an object (one record, or the first of
+        // JSON lines). A bare number, string or null is refused here rather than kept as a dead letter.
+        if type == "application/json", let first = body.first(where: { !IngestBody.isBlank($0) }),
+           first != UInt8(ascii: "["), first != UInt8(ascii: "{") {
+            throw APIError(.badRequest, "bad_request",
+                           "an application/json body must be an array of events or event objects (one per line)")
+        }
         let records: [ArraySlice<UInt8>]
         switch IngestBody.records(body) {
         case .success(let r): records = r
@@ -83,7 +90,8 @@ struct IngestHandlers: Sendable {
                 throw APIError(.serviceUnavailable, "dependency_unavailable",
                                "the idempotency store did not answer; retry later", headers: [.retryAfter: "5"])
             }
-            let reused = APIError(.unprocessableContent, "idempotency_key_reused",
+            // 409 as well (not 422): the key conflicts with an earlier request; `error` tells the two conflicts apart.
+            let reused = APIError(.conflict, "idempotency_key_reused",
                                   "Idempotency-Key '\(key)' was used for another body; use a new key for new records")
             switch claim {
             case .won: break
@@ -165,7 +173,7 @@ struct IngestHandlers: Sendable {
    "post": {
     "summary": "Ingest a batch of raw events through the pipeline's stages; answers once everything is stored",
     "operationId": "ingest",
-    "description": "A JSON array of events, or one event per line. Invalid events go to the dead letters with their reason (counted in the answer); valid ones are deduplicated by event id, embedded, upserted and stored. With Idempotency-Key a retry returns the first answer unprocessed (Idempotent-Replayed: true); a duplicate while the first is in flight is 409, the key with another body 422. 429 when ingest.max_concurrent requests are in flight, 413 over ingest.max_body_bytes or ingest.max_records.",
+    "description": "A JSON array of events, or one event per line. Invalid events go to the dead letters with their reason (counted in the answer); valid ones are deduplicated by event id, embedded, upserted and stored. With Idempotency-Key a retry returns the first answer unprocessed (Idempotent-Replayed: true); a duplicate while the first is in flight is 409 (request_in_flight), the key with another body 409 (idempotency_key_reused). 429 when ingest.max_concurrent requests are in flight, 413 over ingest.max_body_bytes or ingest.max_records.",
     "security": [{"bearer": []}, {"apiKey": []}],
     "parameters": [
      {
@@ -179,8 +187,8 @@ struct IngestHandlers: Sendable {
     "requestBody": {
      "required": true,
      "content": {
-      "application/json": {"schema": {"type": "array", "minItems": 1, "items": {"type": "object"}}},
-      "application/x-ndjson": {"schema": {"type": "string", "minLength": 1}}
+      "application/json": {"schema": {"oneOf": [{"type": "array", "minItems": 1, "description": "records; any that is not a valid event becomes a dead letter"}, {"type": "object", "description": "one record (or JSON lines: one object per line)"}]}},
+      "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S", "description": "one record per line"}}
      }
     },
     "responses": {
@@ -190,7 +198,6 @@ struct IngestHandlers: Sendable {
      "409": {"$ref": "#/components/responses/Error"},
      "413": {"$ref": "#/components/responses/Error"},
      "415": {"$ref": "#/components/responses/Error"},
-     "422": {"$ref": "#/components/responses/Error"},
      "429": {"$ref": "#/components/responses/Error"},
      "500": {"$ref": "#/components/responses/InternalError"},
      "503": {"$ref": "#/components/responses/Unavailable"}

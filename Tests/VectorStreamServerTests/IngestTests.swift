@@ -204,7 +204,7 @@ struct IngestTests {
         #expect(try await h.store.eventCount() == Int64(valid))
     }
 
-    @Test func duplicateInFlightIs409AndKeyReusedForAnotherBodyIs422() async throws {
+    @Test func duplicateInFlightAndKeyReusedForAnotherBodyAre409() async throws {
         let gate = GateEmbedder()
         let h = try await Harness.make(embedder: gate)
         defer { h.server.stop() }
@@ -213,14 +213,14 @@ struct IngestTests {
         let deadline = ContinuousClock.now + .seconds(20)
         while gate.calls.withLock({ $0 }) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         let duplicate = try await h.post(body, idempotencyKey: "same")
-        #expect(duplicate.status == 409)
+        #expect(duplicate.status == 409 && duplicate.json["error"] as? String == "request_in_flight")
         #expect(duplicate.headers.first(name: "Retry-After") == "1")
         let other = try await h.post(Array(body.dropLast(5)), idempotencyKey: "same")
-        #expect(other.status == 422)
+        #expect(other.status == 409 && other.json["error"] as? String == "idempotency_key_reused")
         gate.open()
         #expect(try await first.value.status == 200)
         let afterwards = try await h.post(Array(body.dropLast(5)), idempotencyKey: "same")
-        #expect(afterwards.status == 422)
+        #expect(afterwards.status == 409 && afterwards.json["error"] as? String == "idempotency_key_reused")
         #expect(try await h.store.eventCount() == Int64(valid))
     }
 
@@ -279,7 +279,7 @@ struct IngestTests {
         let post = operation?["post"] as? [String: Any]
         #expect(post != nil)
         let declared = Set(((post?["responses"] as? [String: Any]) ?? [:]).keys)
-        var expected: Set<String> = ["200", "400", "409", "413", "415", "422", "429", "500", "503"]
+        var expected: Set<String> = ["200", "400", "409", "413", "415", "429", "500", "503"]
         if key != nil { expected.insert("401") }
         #expect(declared == expected)
         #expect(((document["components"] as? [String: Any])?["schemas"] as? [String: Any])?["IngestResult"] != nil)

@@ -101,7 +101,7 @@ public enum IngestBody {
         return out.isEmpty ? .failure(.empty) : .success(out)
     }
 
-    static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+    public static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
 
     /// The top-level elements of a JSON array, found by tracking strings and nesting only (each element is
     /// validated later, as a record).

@@ -15,6 +15,7 @@ from vectorstream_spark.client import IngestClient, IngestError  # noqa: E402
 
 class Handler(http.server.BaseHTTPRequestHandler):
     script = []  # (status, headers) answered in order, then 200
+    reply = None  # the body answered, when set
     seen = []
 
     def do_POST(self):
@@ -26,7 +27,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(json.dumps({"stored": body.count(b"\n") + 1, "error": "x"}).encode())
+        self.wfile.write(json.dumps(Handler.reply or {"stored": body.count(b"\n") + 1, "error": "request_in_flight"}).encode())
 
     def log_message(self, *args):
         pass
@@ -64,6 +65,16 @@ class ClientTests(unittest.TestCase):
         with self.assertRaises(IngestError) as raised:
             self.client().post([b"x"], "q:1:0:1")
         self.assertEqual(raised.exception.status, 400)
+        self.assertEqual(len(Handler.seen), 1)
+
+    def test_key_reused_for_another_body_is_not_retried(self):
+        Handler.script = [(409, {})]
+        Handler.reply = {"error": "idempotency_key_reused"}
+        try:
+            with self.assertRaises(IngestError):
+                self.client().post([b"x"], "q:1:0:3")
+        finally:
+            Handler.reply = None
         self.assertEqual(len(Handler.seen), 1)
 
     def test_gives_up_after_the_retries(self):

@@ -57,6 +57,8 @@ class IngestClient:
             status, reply, retry_after, reason = self._send(body, headers)
             if status == 200:
                 return json.loads(reply)
+            if status == 409 and "idempotency_key_reused" in reply:
+                raise IngestError(f"POST {self.url}: key {idempotency_key} was used for another body: {reply[:300]}", status, reply)
             if status is not None and status not in RETRYABLE:
                 raise IngestError(f"POST {self.url} answered {status}: {reply[:500]}", status, reply)
             attempt += 1
