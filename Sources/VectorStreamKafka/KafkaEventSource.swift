@@ -72,8 +72,14 @@ public final class KafkaEventSource: EventSource {
     ///
     /// - Parameter quietFor: also require that no partition was assigned or revoked for this long: a rebalance
     ///   (another worker gone) hands over partitions this worker has not read yet.
-    public func isCaughtUp(quietFor: Duration = .zero) async -> Bool {
-        consumer.hasJoinedGroup && consumer.timeSinceRebalance >= quietFor && consumer.hasReadToLastFetchedEnd()
+    /// - Parameter wholeGroup: also require that the group committed the partitions this worker does not own up
+    ///   to their end (a dead partner's partitions come to this worker only after its session times out).
+    public func isCaughtUp(quietFor: Duration = .zero, wholeGroup: Bool = false) async -> Bool {
+        guard consumer.hasJoinedGroup, consumer.timeSinceRebalance >= quietFor, consumer.hasReadToLastFetchedEnd() else {
+            return false
+        }
+        guard wholeGroup else { return true }
+        return await consumer.groupHasCommittedOtherPartitionsToEnd()
     }
 
     /// Leaves the group without committing; ``nextBatch(maxRecords:deadline:)`` returns nil afterwards.

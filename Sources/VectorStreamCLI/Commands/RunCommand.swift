@@ -89,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
             registry: registry, logger: logger, expectedEvents: events)
         runner.untilIdle = untilIdle.map { .milliseconds(Int64($0 * 1000)) }
         runner.shutdownGrace = config.pipeline.shutdownGrace
-        if let kafkaSource, let quiet = runner.untilIdle { runner.isCaughtUp = { await kafkaSource.isCaughtUp(quietFor: quiet) } }
+        if let kafkaSource, let quiet = runner.untilIdle { runner.isCaughtUp = { await kafkaSource.isCaughtUp(quietFor: quiet, wholeGroup: true) } }
         let stats = try await runner.run(source: eventSource)
         await kafkaSource?.close()
         let summary = try await Summary.make(stats: stats, assembly: assembly, dataDirectory: config.dataDirectory)
