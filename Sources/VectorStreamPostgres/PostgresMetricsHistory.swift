@@ -32,35 +32,36 @@ public struct PostgresMetricsHistory: MetricsHistory {
         if let counter = MetricName.counter(for: query.metric) {
             var events = [Double](repeating: 0, count: count)
             var covered = [Double](repeating: 0, count: count)  // the most any one worker covers, in seconds
+            // Per worker and bucket inside; summed over workers (events) and the most any covers (time) outside.
             let sql: PostgresQuery = useRollup ? """
-                SELECT worker, ((round(extract(epoch FROM bucket) * 1000))::bigint - \(from)) / \(step) AS b,
-                       sum(sum)::float8, sum(covered_ms)::float8
+                SELECT string_agg(worker, ','), b, sum(s), max(c) FROM (
+                SELECT worker, (round(date_part('epoch', bucket) * 1000)::bigint - \(from)) / \(step) AS b,
+                       sum(sum)::float8 AS s, sum(covered_ms)::float8 AS c
                 FROM vectorstream_metric_rollup_1m
                 WHERE metric = \(counter) AND label = '' AND covered_ms > 0
                   AND bucket >= to_timestamp(\(Double(from) / 1000)) AND bucket < to_timestamp(\(Double(to) / 1000))
                   AND (\(worker)::text IS NULL OR worker = \(worker)::text)
-                GROUP BY worker, b
+                GROUP BY worker, b) w GROUP BY b
                 """ : """
                 WITH iv AS (
-                    SELECT worker, value, span_ms::bigint AS span, (round(extract(epoch FROM time) * 1000))::bigint AS e
+                    SELECT worker, value, span_ms::bigint AS span, round(date_part('epoch', time) * 1000)::bigint AS e
                     FROM vectorstream_metric_points
                     WHERE metric = \(counter) AND label = '' AND span_ms > 0
                       AND time > to_timestamp(\(Double(from) / 1000)) AND time <= to_timestamp(\(Double(query.to) / 1000))
                       AND (\(worker)::text IS NULL OR worker = \(worker)::text))
+                SELECT string_agg(worker, ','), b, sum(s), max(c) FROM (
                 SELECT worker, b,
-                       sum(value * (least(e, \(from) + (b + 1) * \(step)) - greatest(e - span, \(from) + b * \(step)))::float8 / span),
-                       sum(least(e, \(from) + (b + 1) * \(step)) - greatest(e - span, \(from) + b * \(step)))::float8
+                       sum(value * (least(e, \(from) + (b + 1) * \(step)) - greatest(e - span, \(from) + b * \(step)))::float8 / span) AS s,
+                       sum(least(e, \(from) + (b + 1) * \(step)) - greatest(e - span, \(from) + b * \(step)))::float8 AS c
                 FROM iv, generate_series(greatest(0, (e - span - \(from)) / \(step)), (least(e, \(to)) - 1 - \(from)) / \(step)) AS b
-                GROUP BY worker, b
+                GROUP BY worker, b) w GROUP BY b
                 """
-            var coveredByWorker: [String: [Double]] = [:]
             for try await (w, b, sum, ms) in try await client.query(sql, logger: logger).decode((String, Int64, Double, Double).self) {
                 guard b >= 0, b < count else { continue }
-                workers.insert(w)
-                events[Int(b)] += sum
-                coveredByWorker[w, default: [Double](repeating: 0, count: count)][Int(b)] += ms / 1000
+                for name in w.split(separator: ",") { workers.insert(String(name)) }
+                events[Int(b)] = sum
+                covered[Int(b)] = ms / 1000
             }
-            for series in coveredByWorker.values { for i in 0..<count { covered[i] = max(covered[i], series[i]) } }
             for i in 0..<count where covered[i] > 0 { values[i] = events[i] / covered[i] }
         } else {
             let metric = query.metric == .consumerLag ? MetricName.consumerLag
@@ -71,7 +72,7 @@ public struct PostgresMetricsHistory: MetricsHistory {
                 sql = """
                     SELECT DISTINCT ON (worker, b) worker, b, value FROM (
                         SELECT worker, value, e, (e - \(from)) / \(step) AS b FROM (
-                            SELECT worker, value, (round(extract(epoch FROM time) * 1000))::bigint AS e
+                            SELECT worker, value, round(date_part('epoch', time) * 1000)::bigint AS e
                             FROM vectorstream_metric_points
                             WHERE metric = \(metric) AND label = '' AND time >= to_timestamp(\(Double(from) / 1000))
                               AND time < to_timestamp(\(Double(to) / 1000)) AND (\(worker)::text IS NULL OR worker = \(worker)::text)) p) q
@@ -80,7 +81,7 @@ public struct PostgresMetricsHistory: MetricsHistory {
             case (.consumerLag, true):
                 sql = """
                     SELECT DISTINCT ON (worker, b) worker, b, last_value FROM (
-                        SELECT worker, last_value, last_time, ((round(extract(epoch FROM bucket) * 1000))::bigint - \(from)) / \(step) AS b
+                        SELECT worker, last_value, last_time, (round(date_part('epoch', bucket) * 1000)::bigint - \(from)) / \(step) AS b
                         FROM vectorstream_metric_rollup_1m
                         WHERE metric = \(metric) AND label = '' AND last_time IS NOT NULL
                           AND bucket >= to_timestamp(\(Double(from) / 1000)) AND bucket < to_timestamp(\(Double(to) / 1000))
@@ -90,7 +91,7 @@ public struct PostgresMetricsHistory: MetricsHistory {
             case (_, false):
                 sql = """
                     SELECT string_agg(DISTINCT worker, ','), b, \(unescaped: query.metric == .latencyP50 ? "avg(value)" : "max(value)")::float8 FROM (
-                        SELECT worker, value, ((round(extract(epoch FROM time) * 1000))::bigint - \(from)) / \(step) AS b
+                        SELECT worker, value, (round(date_part('epoch', time) * 1000)::bigint - \(from)) / \(step) AS b
                         FROM vectorstream_metric_points
                         WHERE metric = \(metric) AND label = '' AND value > 0 AND time >= to_timestamp(\(Double(from) / 1000))
                           AND time < to_timestamp(\(Double(to) / 1000)) AND (\(worker)::text IS NULL OR worker = \(worker)::text)) q
@@ -99,7 +100,7 @@ public struct PostgresMetricsHistory: MetricsHistory {
             case (_, true):
                 sql = """
                     SELECT string_agg(DISTINCT worker, ','), b, \(unescaped: query.metric == .latencyP50 ? "sum(sum) / sum(count)" : "max(max)")::float8 FROM (
-                        SELECT worker, sum, count, max, ((round(extract(epoch FROM bucket) * 1000))::bigint - \(from)) / \(step) AS b
+                        SELECT worker, sum, count, max, (round(date_part('epoch', bucket) * 1000)::bigint - \(from)) / \(step) AS b
                         FROM vectorstream_metric_rollup_1m
                         WHERE metric = \(metric) AND label = '' AND count > 0
                           AND bucket >= to_timestamp(\(Double(from) / 1000)) AND bucket < to_timestamp(\(Double(to) / 1000))

@@ -58,6 +58,10 @@ public struct PostgresEndpoint: Sendable, CustomStringConvertible {
             tls: requireTLS ? .require(.makeClientConfiguration()) : .disable)
         config.options.maximumConnections = 4
         config.options.connectionIdleTimeout = .seconds(60)
+        // The history's queries read a few thousand rows: starting parallel workers (or JIT) for them costs more
+        // than the query (tens of ms on a busy machine), and the planner, seeing parameters, overestimates.
+        config.options.additionalStartupParameters = [("application_name", "vectorstream"),
+                                                      ("max_parallel_workers_per_gather", "0"), ("jit", "off")]
         return config
     }
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """PostgreSQL killed for 30 s in the middle of a run: the pipeline's throughput beside a run without PostgreSQL.
 
-  benchmarks/metrics/outage.py [--events 150000] [--outage 30] [--pairs 1] [--buffer 200]
+  benchmarks/metrics/outage.py [--events 250000] [--outage 30] [--pairs 1] [--buffer 200]
 
 Each pair is two runs of `vectorstream run --source generator --events N --json` on the embedded stores, one after
 the other on this machine: one with the metrics history in a PostgreSQL of its own (scripts/services/postgres.sh
 start-instance metrics-outage 15452; written every second, a buffer of --buffer points so that the outage leaves a
-gap) whose postmaster is SIGKILLed 10 s after the run starts and started again --outage seconds later, and one
+gap; the run must last well beyond the outage's end, 10 s + --outage, for the resumption to show) whose postmaster is SIGKILLed 10 s after the run starts and started again --outage seconds later, and one
 without PostgreSQL. Printed per run: events/s (the run's own figure), and for the PostgreSQL run the points dropped
 (the gap, from the history's metrics_points_dropped series), whether points were written after the restart, and how
 many events_stored increases the gap lost. The last line is the ratio of the mean rates (with / without).
@@ -70,7 +70,7 @@ def run(events: int, postgres: str | None, buffer: int, outage: float) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=150000)
+    ap.add_argument("--events", type=int, default=250000)
     ap.add_argument("--outage", type=float, default=30)
     ap.add_argument("--pairs", type=int, default=1)
     ap.add_argument("--buffer", type=int, default=200)
@@ -79,12 +79,12 @@ def main() -> int:
     with_pg, without = [], []
     try:
         for i in range(a.pairs):
-            r = run(a.events, url, a.buffer, a.outage)
-            print(f"pair {i + 1} with PostgreSQL (killed {a.outage:.0f} s): {json.dumps(r)}", flush=True)
-            with_pg.append(r["events_per_second"])
-            r = run(a.events, None, a.buffer, a.outage)
-            print(f"pair {i + 1} without PostgreSQL: {json.dumps(r)}", flush=True)
-            without.append(r["events_per_second"])
+            # Alternating which goes first, so a machine that gets busier or quieter does not favour one side.
+            for with_postgres in ([True, False] if i % 2 == 0 else [False, True]):
+                r = run(a.events, url if with_postgres else None, a.buffer, a.outage)
+                label = f"with PostgreSQL (killed {a.outage:.0f} s)" if with_postgres else "without PostgreSQL"
+                print(f"pair {i + 1} {label}: {json.dumps(r)}", flush=True)
+                (with_pg if with_postgres else without).append(r["events_per_second"])
     finally:
         pg("stop-instance", "metrics-outage")
     m1, m0 = sum(with_pg) / len(with_pg), sum(without) / len(without)
