@@ -1333,10 +1333,51 @@ def scenario_sigterm(a) -> bool:
     return ok
 
 
+def scenario_import_events(a) -> bool:
+    """An events file imported (a backfill, `vectorstream import --kind events`) while the same events arrive
+    through Kafka and a worker stores them: Redis's event claims must store every event exactly once. Valid events
+    only: a dead letter is at-least-once by design, and the file's would carry file positions."""
+    n = Names("import-events", 11)
+    reset_stores(n)
+    path = generate(n, a.events, a.seed + 3, a.products, 0.0)
+    exp = Expected(load_input(path))
+    create_topics({n.topic: 3})
+    env = worker_env(n)
+    worker = Worker(n, ["run", "--no-server"], env, "worker")
+    importer = Worker(n, ["import", str(path), "--kind", "events", "--name", "backfill.jsonl", "--json"],
+                      worker_env(n, "importer"), "importer")
+    failed = produce(exp.records, n.topic)
+    info("import-events", f"{len(exp.records)} events in {path.name}: imported as a file and produced to {n.topic} "
+         f"({failed} failed) at the same time")
+    rc_import = importer.wait(a.bound * 2)
+    took_import = time.monotonic() - importer.started
+    if rc_import is None:
+        importer.kill9()
+    ok = report(rc_import == 0, "import-events import", f"import exit {rc_import} after {took_import:.0f} s; "
+                f"{importer.log_tail(1)}")
+    worker.signal(signal.SIGTERM)
+    worker.wait(30)
+    final, rc, took = run_final(n, env, a.idle, a.bound)
+    ok &= report(rc == 0, "import-events final run", f"exit {rc} after {took:.0f} s (bound {a.bound:.0f} s)")
+    ok &= full_stack_checks("import-events", n, exp, final.summary())
+    notices = read_topic(f"{n.topic}-files", expect=1, idle=3.0, limit=30.0)
+    bodies = []
+    for m in notices:
+        try:
+            bodies.append(json.loads(m["value"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    done = [b for b in bodies if b.get("status") == "done" and b.get("kind") == "events"]
+    ok &= report(len(done) == 1, "import-events file_processed",
+                 f"{len(done)} done notice(s) of {len(bodies)}: " + (json.dumps({k: done[0].get(k) for k in (
+                     "name", "rows_accepted", "rows_rejected", "events_stored", "duration_ms")}) if done else "none"))
+    return ok
+
+
 SCENARIOS = {
     "kill-kafka": scenario_kill_kafka, "kill-embedded": scenario_kill_embedded, "two-workers": scenario_two_workers,
     "bounce": scenario_bounce, "poison-kafka": scenario_poison_kafka, "poison-file": scenario_poison_file,
-    "fuzz": scenario_fuzz, "sigterm": scenario_sigterm,
+    "fuzz": scenario_fuzz, "sigterm": scenario_sigterm, "import-events": scenario_import_events,
 }
 
 

@@ -8,7 +8,7 @@
 #             path over 20,000 events, two workers with one killed, each server bounced once, the poison set
 #             through Kafka and a file, 40 s of schemathesis with the API key on and off, SIGTERM during stalls
 #   --full    (on demand) 20 kills each over 100,000 events and 2,000 products, longer outages and fuzzing
-#   SCENARIO  run only these (milvus-zombie kill-kafka kill-embedded two-workers bounce-redis bounce-clickhouse
+#   SCENARIO  run only these (milvus-zombie kill-kafka kill-embedded two-workers import-events bounce-redis bounce-clickhouse
 #             bounce-milvus bounce-kafka poison-kafka poison-file fuzz-off fuzz-on sigterm-clickhouse
 #             sigterm-dead-letter)
 #
@@ -138,6 +138,7 @@ scenario milvus-zombie 400 env VECTORSTREAM_RUN_DIR="$FAULTS_MILVUS_RUN_DIR" bas
 scenario kill-kafka 1200 "${FAULT[@]}" kill-kafka "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario kill-embedded 900 "${FAULT[@]}" kill-embedded "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario two-workers 900 "${FAULT[@]}" two-workers "${COMMON[@]}" "${BOUND[@]}"
+scenario import-events 1200 "${FAULT[@]}" import-events "${COMMON[@]}" "${BOUND[@]}"
 for server in redis clickhouse kafka; do
     scenario "bounce-$server" 900 "${FAULT[@]}" bounce --server "$server" "${COMMON[@]}" "${BOUNCE[@]}" "${BOUND[@]}"
 done
