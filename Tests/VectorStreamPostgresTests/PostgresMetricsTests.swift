@@ -267,7 +267,9 @@ struct PostgresWriterTests {
     @Test func outageIsCountedAndWritingResumes() async throws {
         let url = try PostgresTestServer.script("scripts/services/postgres.sh", ["start-instance", "pg-outage", "15442"])
         defer { _ = try? PostgresTestServer.script("scripts/services/postgres.sh", ["stop-instance", "pg-outage"]) }
-        let store = try PostgresMetricsStore(settings: Self.settings(url, buffer: 60), worker: "w1", callTimeout: .seconds(2))
+        // A worker name of its own: the instance's data outlives a run, and the sums below must see this run only.
+        let worker = "outage-\(UInt32.random(in: 0...UInt32.max))"
+        let store = try PostgresMetricsStore(settings: Self.settings(url, buffer: 60), worker: worker, callTimeout: .seconds(2))
         let figures = Figures()
         let run = Task { await store.run { figures.observe() } }
         defer { run.cancel() }
@@ -285,11 +287,13 @@ struct PostgresWriterTests {
         await run.value
         try await PostgresTestServer.withClient(url) { client in
             // The gap is counted in the history too, and points after the restart are there.
-            let dropped = try await PostgresTestServer.scalar(client, "SELECT coalesce(sum(value), 0)::bigint FROM vectorstream_metric_points WHERE metric = 'metrics_points_dropped'", as: Int64.self) ?? 0
+            let dropped = try await PostgresTestServer.scalar(client, "SELECT coalesce(sum(value), 0)::bigint FROM vectorstream_metric_points WHERE metric = 'metrics_points_dropped' AND worker = '\(worker)'", as: Int64.self) ?? 0
             #expect(dropped > 0)
-            let stored = try await PostgresTestServer.scalar(client, "SELECT sum(value)::bigint FROM vectorstream_metric_points WHERE metric = 'events_stored'", as: Int64.self) ?? 0
+            let stored = try await PostgresTestServer.scalar(client, "SELECT sum(value)::bigint FROM vectorstream_metric_points WHERE metric = 'events_stored' AND worker = '\(worker)'", as: Int64.self) ?? 0
+            // Which metrics' points the full buffer dropped depends on timing (the oldest go first, whatever
+            // their metric), so events_stored may or may not show the gap; it never exceeds the truth.
             let total = figures.stats.withLock { $0.eventsStored }
-            #expect(stored < total, "the gap: some increases were dropped")
+            #expect(stored <= total)
             #expect(stored > 0)
         }
     }

@@ -26,23 +26,14 @@ enum PostgresTestServer {
     /// Runs a repo script and returns the last line it printed.
     @discardableResult
     static func script(_ path: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repoRoot.appendingPathComponent(path).path] + arguments
-        process.currentDirectoryURL = repoRoot
         let outputPath = NSTemporaryDirectory() + "vectorstream-pg-\(UUID().uuidString).out"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try? output.close()
+        let status = try ChildProcess.run("/bin/bash", [repoRoot.appendingPathComponent(path).path] + arguments,
+                                          directory: repoRoot.path, outputPath: outputPath)
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        guard process.terminationStatus == 0 else {
-            throw ScriptFailure(description: "\(path) \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(text)")
+        guard status == 0 else {
+            throw ScriptFailure(description: "\(path) \(arguments.joined(separator: " ")) failed (\(status)): \(text)")
         }
         return text.split(separator: "\n").last.map(String.init) ?? ""
     }

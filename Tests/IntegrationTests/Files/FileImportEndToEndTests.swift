@@ -42,7 +42,7 @@ struct FileImportEndToEndTests {
             "VECTORSTREAM_S3_ACCESS_KEY_ID": S3Test.accessKey,
             "VECTORSTREAM_S3_SECRET_ACCESS_KEY": S3Test.secretKey,
         ]
-        let run = try Self.run(binary, ["import", path, "--kind", "catalog", "--name", "nightly.csv"], environment)
+        let run = try await Self.run(binary, ["import", path, "--kind", "catalog", "--name", "nightly.csv"], environment)
         #expect(run.status == 0, "import failed: \(run.output.suffix(2000))")
         #expect(!run.output.contains(S3Test.secretKey), "the secret appears in the output")
 
@@ -68,7 +68,7 @@ struct FileImportEndToEndTests {
             break
         c.close()
         """
-        let read = try S3Test.python(reader, arguments: [brokers, topic])
+        let read = try await Self.run("/usr/bin/env", ["python3", "-c", reader, brokers, topic], [:])
         #expect(read.status == 0, "reader failed: \(read.output)")
         let line = try #require(read.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
                                 "no file_processed message: \(read.output)")
@@ -85,12 +85,14 @@ struct FileImportEndToEndTests {
         #expect(notice["duration_ms"] is NSNumber)
 
         // The same bytes again: known, processed once, no second notice needed for the test; nothing embedded.
-        let again = try Self.run(binary, ["import", path, "--kind", "catalog", "--json"], environment)
+        let again = try await Self.run(binary, ["import", path, "--kind", "catalog", "--json"], environment)
         #expect(again.status == 0, "second import failed: \(again.output.suffix(2000))")
         #expect(try await s3.listAllObjects().filter { $0.key.contains(sha256) }.count == 1)
     }
 
-    static func run(_ binary: String, _ arguments: [String], _ environment: [String: String]) throws -> (status: Int32, output: String) {
+    /// Runs a program to its end without holding one of the test process's few cooperative threads meanwhile
+    /// (a blocked thread starves the timing-sensitive tests running beside this one).
+    static func run(_ binary: String, _ arguments: [String], _ environment: [String: String]) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -102,8 +104,12 @@ struct FileImportEndToEndTests {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
+        let exited = AsyncStream<Void> { continuation in
+            process.terminationHandler = { _ in continuation.yield(); continuation.finish() }
+        }
         try process.run()
-        process.waitUntilExit()
+        for await _ in exited { break }
+        process.waitUntilExit()  // already exited: returns at once
         try? handle.close()
         return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }

@@ -21,27 +21,16 @@ enum TestServices {
     /// Runs a repo script and returns the last line it printed.
     @discardableResult
     static func run(script: String, arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let process = Process()
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repoRoot.appendingPathComponent(script).path] + arguments
-        process.currentDirectoryURL = repoRoot
-        // A file, not a pipe: a server the script leaves running must never be able to hold our read end open.
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let outputPath = NSTemporaryDirectory() + "vectorstream-script-\(UUID().uuidString).out"
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try? output.close()
+        // stderr into the same file: the last line (the URL) is printed on stdout after any progress on stderr.
+        let status = try ChildProcess.run("/bin/bash", [repoRoot.appendingPathComponent(script).path] + arguments,
+                                          environment: merged, directory: repoRoot.path, outputPath: outputPath)
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        guard process.terminationStatus == 0 else {
-            throw StartFailure(description: "\(script) \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(text)")
+        guard status == 0 else {
+            throw StartFailure(description: "\(script) \(arguments.joined(separator: " ")) failed (\(status)): \(text)")
         }
         return text.split(separator: "\n").last.map(String.init) ?? ""
     }
