@@ -137,7 +137,9 @@ def main() -> int:
                VECTORSTREAM_HTTP_PORT=str(port), VECTORSTREAM_MAX_EVENTS_PER_TRIGGER="1000", VECTORSTREAM_TRIGGER_INTERVAL="500ms")
     for k in ("VECTORSTREAM_REDIS_URL", "VECTORSTREAM_CLICKHOUSE_URL", "VECTORSTREAM_MILVUS_URL", "VECTORSTREAM_QDRANT_URL"):
         env.pop(k, None)
-    run = subprocess.run([BIN, "run", "--until-idle", "12", "--json"], env=env, capture_output=True, text=True, timeout=900)
+    # The recording rules are evaluated every 15 s (their group's interval, as shipped); a range function over a
+    # recorded series (the lag alert's deriv) needs two of its points, so the worker stays scraped for 35 s idle.
+    run = subprocess.run([BIN, "run", "--until-idle", "35", "--json"], env=env, capture_output=True, text=True, timeout=900)
     ended = time.time()
     summary = {}
     try:
