@@ -165,7 +165,8 @@ let package = Package(
                                    .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "VectorStreamPostgresTests",
                     dependencies: ["VectorStreamPostgres", "VectorStreamServer", "VectorStreamCore",
-                                   .product(name: "PostgresNIO", package: "postgres-nio")]),
+                                   .product(name: "PostgresNIO", package: "postgres-nio"),
+                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

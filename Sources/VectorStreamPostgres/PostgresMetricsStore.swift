@@ -64,6 +64,9 @@ public final class PostgresMetricsStore: HealthCheckable, Sendable {
         state.withLock { ($0.buffer.count, $0.dropped, $0.written) }
     }
 
+    /// Whether the schema has been migrated (writes can begin).
+    var isSchemaReady: Bool { state.withLock { $0.schemaReady } }
+
     /// Adds points to the buffer, dropping the oldest beyond its bound. Never waits.
     public func enqueue(_ points: [MetricPoint]) {
         let (dropped, size) = state.withLock { s -> (Int, Int) in
@@ -86,7 +89,10 @@ public final class PostgresMetricsStore: HealthCheckable, Sendable {
     /// Runs the client, the schema, the sampler, the writer and the partition upkeep until cancelled; then takes
     /// one last sample and writes what is buffered if PostgreSQL answers within 5 s.
     public func run(observe: @escaping @Sendable () async -> MetricsObservation) async {
-        let clientTask = Task { await self.client.run() }
+        // Detached: a child or plain Task inherits ServiceLifecycle's graceful-shutdown task local, and the client
+        // shuts its pool down on a graceful shutdown, before the last points below are written (every last flush
+        // failed with ConnectionPoolError and waited out its 5 s).
+        let clientTask = Task.detached { await self.client.run() }
         let writer = Task { await self.writeLoop() }
         let start = await observe()
         // A process starts at zero: a baseline of zeros makes each counter's points add up to its total.
@@ -105,7 +111,7 @@ public final class PostgresMetricsStore: HealthCheckable, Sendable {
         writer.cancel()
         await writer.value
         // Not under this task's cancellation: the last points are written if PostgreSQL answers soon.
-        await Task {
+        await Task.detached {
             _ = try? await withTimeout(.seconds(5)) {
                 while self.counts().buffered > 0, self.state.withLock({ $0.schemaReady }) {
                     if await self.flushOnce() != .wrote { try await Task.sleep(for: .milliseconds(200)) }
@@ -165,7 +171,8 @@ public final class PostgresMetricsStore: HealthCheckable, Sendable {
         do {
             try await withTimeout(callTimeout) { try await Self.write(batch, to: self.client, logger: self.logger) }
         } catch {
-            noteFailure(error)
+            // A write cut short by the writer's own cancellation (shutdown) says nothing about PostgreSQL.
+            if !Task.isCancelled { noteFailure(error) }
             return .failed
         }
         let recovered = state.withLock { s -> (since: EpochMillis, dropped: Int64)? in

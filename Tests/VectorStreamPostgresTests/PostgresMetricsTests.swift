@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Testing
 import VectorStreamCore
 import VectorStreamServer
@@ -295,6 +297,33 @@ struct PostgresWriterTests {
             let total = figures.stats.withLock { $0.eventsStored }
             #expect(stored <= total)
             #expect(stored > 0)
+        }
+    }
+
+    /// A graceful shutdown (SIGTERM in `vectorstream run`) writes the last sample at once: the points add up to the
+    /// final figures, and the group ends well within the 5 s the last write may take. Before the client ran
+    /// detached, it inherited the shutdown and closed its pool first: the last write failed for 5 s and was lost.
+    @Test func gracefulShutdownWritesTheLastPoints() async throws {
+        let url = try #require(PostgresTestServer.url)
+        let worker = "shutdown-\(UInt32.random(in: 0...UInt32.max))"
+        let store = try PostgresMetricsStore(settings: Self.settings(url, buffer: 10_000, interval: .seconds(60)),
+                                             worker: worker, callTimeout: .seconds(2))
+        let figures = Figures()
+        let group = ServiceGroup(services: [PostgresMetricsService(store: store) { figures.observe() }],
+                                 logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        try await waitUntil(.seconds(30)) { store.isSchemaReady }
+        try await Task.sleep(for: .milliseconds(300))
+        let start = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await running.value
+        let took = start.duration(to: .now)
+        #expect(took < .seconds(3), "shutdown took \(took)")
+        #expect(store.counts().buffered == 0)
+        let total = figures.stats.withLock { $0.eventsStored }
+        try await PostgresTestServer.withClient(url) { client in
+            let stored = try await PostgresTestServer.scalar(client, "SELECT coalesce(sum(value), 0)::bigint FROM vectorstream_metric_points WHERE metric = 'events_stored' AND worker = '\(worker)'", as: Int64.self) ?? 0
+            #expect(stored == total)
         }
     }
 

@@ -108,6 +108,9 @@ public final class MicroBatchEngine: Sendable {
         var latency = LatencyHistogram()
         var dedupNanos: UInt64 = 0
         var startedAt: ContinuousClock.Instant?
+        /// When `run` returned: the run's rate is over its own span, not up to whenever the summary is read
+        /// (services stopping after the engine, such as a last metrics flush, are not the pipeline's time).
+        var finishedAt: ContinuousClock.Instant?
         var startedSecond: Int64?
         var steadyEvents: Int64 = 0
         var steadyNanos: UInt64 = 0
@@ -132,7 +135,7 @@ public final class MicroBatchEngine: Sendable {
         state.withLock { s in
             var stats = s.stats
             if let started = s.startedAt {
-                let elapsed = started.duration(to: .now)
+                let elapsed = started.duration(to: s.finishedAt ?? .now)
                 stats.elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 stats.eventsPerSecond = stats.elapsedSeconds > 0 ? Double(stats.eventsTotal) / stats.elapsedSeconds : 0
             }
@@ -191,7 +194,9 @@ public final class MicroBatchEngine: Sendable {
         state.withLock {
             $0.startedAt = $0.startedAt ?? .now
             $0.startedSecond = $0.startedSecond ?? Self.monotonicSecond()
+            $0.finishedAt = nil
         }
+        defer { state.withLock { $0.finishedAt = .now } }
         var idleSince = ContinuousClock.now
         while !Task.isCancelled && !stopRequested {
             let iterationStart = monotonicNanos()
