@@ -151,6 +151,7 @@ public struct MetricsSampler: Sendable {
 /// the minutes their span covers (in proportion to time, as the history's buckets do); gauges add positive
 /// values to `sum`/`count`/`max` (0 is "no data" for the latency figures) and keep the last value.
 struct RollupRow: Hashable {
+    /// The bucket's start (a minute, or five in the 5-minute rollup).
     var minute: EpochMillis
     var worker: String
     var metric: String
@@ -204,6 +205,26 @@ struct RollupRow: Hashable {
                     }
                 }
             }
+        }
+        return Array(rows.values)
+    }
+
+    /// The same rows in wider buckets (a multiple of a minute): sums, counts and coverage add, the maximum and the
+    /// last value carry over, so the wide rollup answers exactly what its minutes would.
+    static func coarsened(_ minuteRows: [RollupRow], to bucketMillis: EpochMillis) -> [RollupRow] {
+        var rows: [Key: RollupRow] = [:]
+        for r in minuteRows {
+            let key = Key(minute: floorDiv(r.minute, bucketMillis) * bucketMillis, worker: r.worker, metric: r.metric, label: r.label)
+            var row = rows[key] ?? RollupRow(minute: key.minute, worker: key.worker, metric: key.metric, label: key.label)
+            row.sum += r.sum
+            row.count += r.count
+            if let m = r.max { row.max = Swift.max(row.max ?? m, m) }
+            row.coveredMillis += r.coveredMillis
+            if let at = r.lastAt, row.lastAt == nil || at >= row.lastAt! {
+                row.lastAt = at
+                row.lastValue = r.lastValue
+            }
+            rows[key] = row
         }
         return Array(rows.values)
     }

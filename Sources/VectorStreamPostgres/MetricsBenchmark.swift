@@ -59,8 +59,10 @@ public enum MetricsBenchmark {
                    (array_agg(value ORDER BY time DESC))[1]
             FROM vectorstream_metric_points WHERE span_ms = 0 GROUP BY 1, 2, 3, 4
             """), logger: logger)
+        try await client.query(PostgresQuery(unsafeSQL: MetricsSchema.fill5mFrom1m), logger: logger)
         try await client.query("ANALYZE vectorstream_metric_points", logger: logger)
         try await client.query("ANALYZE vectorstream_metric_rollup_1m", logger: logger)
+        try await client.query("ANALYZE vectorstream_metric_rollup_5m", logger: logger)
         var n: Int64 = 0
         for try await c in try await client.query("SELECT count(*) FROM vectorstream_metric_points", logger: logger).decode(Int64.self) { n = c }
         return n
@@ -69,12 +71,16 @@ public enum MetricsBenchmark {
     /// Times each query `repeats` times (after a few unmeasured runs), as `GET /v1/metrics/history` sends it.
     public static func time(_ history: PostgresMetricsHistory, now: EpochMillis, repeats: Int) async throws -> [Timing] {
         let cases: [(String, HistoryMetric, Int, Int, String?)] = [
-            ("events_stored_per_second, 24 h, step 720 s (rollup), all workers", .eventsStoredPerSecond, 1440, 720, nil),
-            ("events_stored_per_second, 24 h, step 720 s (rollup), one worker", .eventsStoredPerSecond, 1440, 720, "worker-2"),
-            ("latency_p99_ms, 24 h, step 720 s (rollup)", .latencyP99, 1440, 720, nil),
-            ("consumer_lag, 24 h, step 720 s (rollup)", .consumerLag, 1440, 720, nil),
-            ("events_in_per_second, 24 h, step 60 s (rollup, 1,440 buckets)", .eventsInPerSecond, 1440, 60, nil),
-            ("events_in_per_second, 1 h, step 30 s (rollup)", .eventsInPerSecond, 60, 30, nil),
+            // A day at the API's default step (900 s, the 5-minute rollup).
+            ("events_stored_per_second, 24 h, step 900 s (5-min rollup), all workers", .eventsStoredPerSecond, 1440, 900, nil),
+            ("events_stored_per_second, 24 h, step 900 s (5-min rollup), one worker", .eventsStoredPerSecond, 1440, 900, "worker-2"),
+            ("latency_p99_ms, 24 h, step 900 s (5-min rollup)", .latencyP99, 1440, 900, nil),
+            ("consumer_lag, 24 h, step 900 s (5-min rollup)", .consumerLag, 1440, 900, nil),
+            ("events_in_per_second, 24 h, step 300 s (5-min rollup, 288 buckets)", .eventsInPerSecond, 1440, 300, nil),
+            // Finer than the API's default: every minute of the day (1-minute rollup).
+            ("events_stored_per_second, 24 h, step 720 s (1-min rollup)", .eventsStoredPerSecond, 1440, 720, nil),
+            ("events_in_per_second, 24 h, step 60 s (1-min rollup, 1,440 buckets)", .eventsInPerSecond, 1440, 60, nil),
+            ("events_in_per_second, 1 h, step 30 s (points)", .eventsInPerSecond, 60, 30, nil),
             ("events_in_per_second, 15 min, step 10 s (points)", .eventsInPerSecond, 15, 10, nil),
             ("latency_p50_ms, 1 h, step 15 s (points)", .latencyP50, 60, 15, nil),
             ("consumer_lag, 1 h, step 15 s (points)", .consumerLag, 60, 15, nil),

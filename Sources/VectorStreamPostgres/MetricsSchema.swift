@@ -30,6 +30,10 @@ public enum MaintenanceOutcome: Sendable, Equatable {
 public enum MetricsSchema {
     public static let points = "vectorstream_metric_points"
     public static let rollup = "vectorstream_metric_rollup_1m"
+    /// The same sums in 5-minute buckets (migration 2): a day-long chart reads a fifth of the rows.
+    public static let rollup5m = "vectorstream_metric_rollup_5m"
+    /// Both rollups, finest first, with their bucket widths: the writer keeps both in one transaction.
+    static let rollups: [(table: String, bucketMillis: Int64)] = [(rollup, 60_000), (rollup5m, 300_000)]
     /// TimescaleDB only: the continuous aggregate over the points (for ad-hoc and Grafana queries).
     public static let continuousAggregate = "vectorstream_metric_points_1m"
     public static let migrations = "vectorstream_schema_migrations"
@@ -72,16 +76,49 @@ public enum MetricsSchema {
                                            logger: logger)
                 done.append(1)
             }
+            if applied[2] == nil {
+                // Migration 2: the 5-minute rollup, filled from the 1-minute one (the same sums, coarser).
+                if storage == .partitioned {
+                    try await connection.query(PostgresQuery(unsafeSQL: rollupTable(rollup5m, partitioned: true)), logger: logger)
+                    // A partition for every day the 1-minute rollup holds, so the history already kept is copied.
+                    let days = """
+                        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                        WHERE p.relname = '\(rollup)'
+                        """
+                    var starts: [EpochMillis] = []
+                    for try await name in try await connection.query(PostgresQuery(unsafeSQL: days), logger: logger).decode(String.self) {
+                        if let start = dayStart(ofPartition: name) { starts.append(start) }
+                    }
+                    for start in starts {
+                        try await connection.query(PostgresQuery(unsafeSQL: partitionSQL(rollup5m, dayStart: start).sql), logger: logger)
+                    }
+                } else {
+                    try await connection.query(PostgresQuery(unsafeSQL: rollupTable(rollup5m, partitioned: false)), logger: logger)
+                }
+                try await connection.query(PostgresQuery(unsafeSQL: fill5mFrom1m), logger: logger)
+                try await connection.query("INSERT INTO vectorstream_schema_migrations (version, description) VALUES (2, '5-minute rollup')",
+                                           logger: logger)
+                done.append(2)
+            }
             if storage == .partitioned {
                 // Today's and the next days' partitions, so the first write has somewhere to go.
                 for sql in createPartitions(now: wallClockMillis()).map(\.sql) {
                     try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
                 }
             }
-            return MigrationReport(applied: done, version: 1, storage: storage)
+            return MigrationReport(applied: done, version: 2, storage: storage)
         }
         return report
     }
+
+    /// The 5-minute rollup computed from the 1-minute one (migration 2's backfill, and the benchmark's fill).
+    static let fill5mFrom1m = """
+        INSERT INTO \(rollup5m) (bucket, worker, metric, label, sum, count, max, covered_ms, last_time, last_value)
+        SELECT to_timestamp(floor(date_part('epoch', bucket) / 300) * 300), worker, metric, label,
+               sum(sum), sum(count), max(max), sum(covered_ms), max(last_time),
+               (array_agg(last_value ORDER BY last_time DESC NULLS LAST))[1]
+        FROM \(rollup) GROUP BY 1, worker, metric, label
+        """
 
     static let partitionedV1: [String] = [
         """
@@ -98,12 +135,12 @@ public enum MetricsSchema {
         // reads whole partitions.
         "CREATE INDEX \(points)_time_brin ON \(points) USING brin (time) WITH (autosummarize = on)",
         "CREATE INDEX \(points)_metric_time ON \(points) (metric, time)",
-        rollupTable(partitioned: true),
+        rollupTable(rollup, partitioned: true),
     ]
 
-    static func rollupTable(partitioned: Bool) -> String {
+    static func rollupTable(_ name: String, partitioned: Bool) -> String {
         """
-        CREATE TABLE \(rollup) (
+        CREATE TABLE \(name) (
             bucket timestamptz NOT NULL,
             worker text NOT NULL,
             metric text NOT NULL,
@@ -148,7 +185,7 @@ public enum MetricsSchema {
             FROM \(points) GROUP BY bucket, worker, metric, label WITH NO DATA
             """,
             "SELECT add_continuous_aggregate_policy('\(continuousAggregate)', start_offset => INTERVAL '1 hour', end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute')",
-            rollupTable(partitioned: false),
+            rollupTable(rollup, partitioned: false),
         ]
     }
 
@@ -169,12 +206,15 @@ public enum MetricsSchema {
         var out: [(String, String)] = []
         for day in 0...daysAhead {
             let start = today + Int64(day) * 86_400_000
-            for table in [points, rollup] {
-                let name = partitionName(table, dayStart: start)
-                out.append((name, "CREATE TABLE IF NOT EXISTS \(name) PARTITION OF \(table) FOR VALUES FROM ('\(timestampLiteral(start))') TO ('\(timestampLiteral(start + 86_400_000))')"))
-            }
+            for table in [points] + rollups.map(\.table) { out.append(partitionSQL(table, dayStart: start)) }
         }
         return out
+    }
+
+    /// The CREATE statement of `table`'s partition for the day starting at `dayStart`.
+    static func partitionSQL(_ table: String, dayStart start: EpochMillis) -> (name: String, sql: String) {
+        let name = partitionName(table, dayStart: start)
+        return (name, "CREATE TABLE IF NOT EXISTS \(name) PARTITION OF \(table) FOR VALUES FROM ('\(timestampLiteral(start))') TO ('\(timestampLiteral(start + 86_400_000))')")
     }
 
     /// One upkeep pass, by whichever worker gets the lock first (the others skip): creates the partitions ahead
@@ -208,14 +248,16 @@ public enum MetricsSchema {
         }
         let cutoff = now - Int64(retention.components.seconds) * 1000
         if storage == .timescale {
-            try await connection.query("DELETE FROM vectorstream_metric_rollup_1m WHERE bucket < to_timestamp(\(Double(cutoff) / 1000))",
-                                       logger: logger)
+            for table in rollups.map(\.table) {
+                try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE bucket < to_timestamp(\(Double(cutoff) / 1000))"),
+                                           logger: logger)
+            }
             return .done(created: [], dropped: [])
         }
         var existing = Set<String>()
         let list = """
             SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-            WHERE p.relname IN ('\(points)', '\(rollup)')
+            WHERE p.relname IN ('\(points)', '\(rollup)', '\(rollup5m)')
             """
         for try await name in try await connection.query(PostgresQuery(unsafeSQL: list), logger: logger).decode(String.self) {
             existing.insert(name)

@@ -10,7 +10,8 @@ import VectorStreamServer
 ///
 /// As there, only points up to the window's end count (an interval that ends after it is not read).
 /// Steps that are whole minutes (with the window on minute boundaries, as the API aligns it) read the 1-minute
-/// rollup, which keeps exactly these sums; other steps read the points.
+/// rollup, which keeps exactly these sums, and steps of whole 5 minutes the 5-minute rollup; other steps read the
+/// points.
 public struct PostgresMetricsHistory: MetricsHistory {
     let client: PostgresClient
     let logger: Logger
@@ -25,7 +26,11 @@ public struct PostgresMetricsHistory: MetricsHistory {
         let count = Int(max(0, (query.to - query.from + step - 1) / step))
         guard count > 0 else { return MetricsSeries(values: [], workers: [], source: "postgresql") }
         let to = query.from + Int64(count) * step
-        let useRollup = step % 60_000 == 0 && query.from % 60_000 == 0
+        // The widest rollup whose buckets tile the query's (the 5-minute one for day-long charts), else the points.
+        let rollupTable = MetricsSchema.rollups.reversed()
+            .first { step % $0.bucketMillis == 0 && query.from % $0.bucketMillis == 0 }?.table
+        let useRollup = rollupTable != nil
+        let rollup = rollupTable ?? MetricsSchema.rollup
         var workers = Set<String>()
         var values = [Double?](repeating: nil, count: count)
         let from = query.from, worker = query.worker
@@ -37,7 +42,7 @@ public struct PostgresMetricsHistory: MetricsHistory {
                 SELECT string_agg(worker, ','), b, sum(s), max(c) FROM (
                 SELECT worker, (round(date_part('epoch', bucket) * 1000)::bigint - \(from)) / \(step) AS b,
                        sum(sum)::float8 AS s, sum(covered_ms)::float8 AS c
-                FROM vectorstream_metric_rollup_1m
+                FROM \(unescaped: rollup)
                 WHERE metric = \(counter) AND label = '' AND covered_ms > 0
                   AND bucket >= to_timestamp(\(Double(from) / 1000)) AND bucket < to_timestamp(\(Double(to) / 1000))
                   AND (\(worker)::text IS NULL OR worker = \(worker)::text)
@@ -82,7 +87,7 @@ public struct PostgresMetricsHistory: MetricsHistory {
                 sql = """
                     SELECT DISTINCT ON (worker, b) worker, b, last_value FROM (
                         SELECT worker, last_value, last_time, (round(date_part('epoch', bucket) * 1000)::bigint - \(from)) / \(step) AS b
-                        FROM vectorstream_metric_rollup_1m
+                        FROM \(unescaped: rollup)
                         WHERE metric = \(metric) AND label = '' AND last_time IS NOT NULL
                           AND bucket >= to_timestamp(\(Double(from) / 1000)) AND bucket < to_timestamp(\(Double(to) / 1000))
                           AND (\(worker)::text IS NULL OR worker = \(worker)::text)) q
@@ -101,7 +106,7 @@ public struct PostgresMetricsHistory: MetricsHistory {
                 sql = """
                     SELECT string_agg(DISTINCT worker, ','), b, \(unescaped: query.metric == .latencyP50 ? "sum(sum) / sum(count)" : "max(max)")::float8 FROM (
                         SELECT worker, sum, count, max, (round(date_part('epoch', bucket) * 1000)::bigint - \(from)) / \(step) AS b
-                        FROM vectorstream_metric_rollup_1m
+                        FROM \(unescaped: rollup)
                         WHERE metric = \(metric) AND label = '' AND count > 0
                           AND bucket >= to_timestamp(\(Double(from) / 1000)) AND bucket < to_timestamp(\(Double(to) / 1000))
                           AND (\(worker)::text IS NULL OR worker = \(worker)::text)) q

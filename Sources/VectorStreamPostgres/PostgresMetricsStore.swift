@@ -217,9 +217,9 @@ public final class PostgresMetricsStore: HealthCheckable, Sendable {
         return "\(type(of: error))"
     }
 
-    /// Inserts points and folds them into the 1-minute rollup, in one transaction.
+    /// Inserts points and folds them into the 1- and 5-minute rollups, in one transaction.
     public static func write(_ points: [MetricPoint], to client: PostgresClient, logger: Logger) async throws {
-        let rows = RollupRow.rows(for: points)
+        let minuteRows = RollupRow.rows(for: points)
         try await client.withTransaction(logger: logger) { connection in
             let times = points.map(\.at), workers = points.map(\.worker), metrics = points.map(\.metric)
             let labels = points.map(\.label), values = points.map(\.value), spans = points.map { Int32(clamping: $0.spanMillis) }
@@ -229,23 +229,31 @@ public final class PostgresMetricsStore: HealthCheckable, Sendable {
                 FROM unnest(\(times)::bigint[], \(workers)::text[], \(metrics)::text[], \(labels)::text[], \(values)::float8[], \(spans)::int[])
                     AS u(t, w, m, l, v, s)
                 """, logger: logger)
-            let buckets = rows.map(\.minute), rw = rows.map(\.worker), rm = rows.map(\.metric), rl = rows.map(\.label)
-            let sums = rows.map(\.sum), counts = rows.map(\.count), maxima = rows.map { $0.max ?? .nan }
-            let covered = rows.map(\.coveredMillis), lastAt = rows.map { $0.lastAt ?? -1 }, lastValue = rows.map { $0.lastValue ?? .nan }
-            try await connection.query("""
-                INSERT INTO vectorstream_metric_rollup_1m AS r (bucket, worker, metric, label, sum, count, max, covered_ms, last_time, last_value)
-                SELECT to_timestamp(b::float8 / 1000), w, m, l, s, c, NULLIF(x, 'NaN'::float8), cov,
-                       CASE WHEN lt < 0 THEN NULL ELSE to_timestamp(lt::float8 / 1000) END, NULLIF(lv, 'NaN'::float8)
-                FROM unnest(\(buckets)::bigint[], \(rw)::text[], \(rm)::text[], \(rl)::text[], \(sums)::float8[], \(counts)::bigint[],
-                            \(maxima)::float8[], \(covered)::bigint[], \(lastAt)::bigint[], \(lastValue)::float8[])
-                    AS u(b, w, m, l, s, c, x, cov, lt, lv)
-                ON CONFLICT (metric, label, worker, bucket) DO UPDATE SET
-                    sum = r.sum + excluded.sum, count = r.count + excluded.count, max = greatest(r.max, excluded.max),
-                    covered_ms = r.covered_ms + excluded.covered_ms,
-                    last_value = CASE WHEN r.last_time IS NULL OR excluded.last_time >= r.last_time THEN excluded.last_value ELSE r.last_value END,
-                    last_time = greatest(r.last_time, excluded.last_time)
-                """, logger: logger)
+            for (table, bucketMillis) in MetricsSchema.rollups {
+                let rows = bucketMillis == 60_000 ? minuteRows : RollupRow.coarsened(minuteRows, to: bucketMillis)
+                try await upsert(rows, into: table, connection: connection, logger: logger)
+            }
         }
+    }
+
+    /// Adds rollup rows to the rows already kept for the same buckets.
+    static func upsert(_ rows: [RollupRow], into table: String, connection: PostgresConnection, logger: Logger) async throws {
+        let buckets = rows.map(\.minute), rw = rows.map(\.worker), rm = rows.map(\.metric), rl = rows.map(\.label)
+        let sums = rows.map(\.sum), counts = rows.map(\.count), maxima = rows.map { $0.max ?? .nan }
+        let covered = rows.map(\.coveredMillis), lastAt = rows.map { $0.lastAt ?? -1 }, lastValue = rows.map { $0.lastValue ?? .nan }
+        try await connection.query("""
+            INSERT INTO \(unescaped: table) AS r (bucket, worker, metric, label, sum, count, max, covered_ms, last_time, last_value)
+            SELECT to_timestamp(b::float8 / 1000), w, m, l, s, c, NULLIF(x, 'NaN'::float8), cov,
+                   CASE WHEN lt < 0 THEN NULL ELSE to_timestamp(lt::float8 / 1000) END, NULLIF(lv, 'NaN'::float8)
+            FROM unnest(\(buckets)::bigint[], \(rw)::text[], \(rm)::text[], \(rl)::text[], \(sums)::float8[], \(counts)::bigint[],
+                        \(maxima)::float8[], \(covered)::bigint[], \(lastAt)::bigint[], \(lastValue)::float8[])
+                AS u(b, w, m, l, s, c, x, cov, lt, lv)
+            ON CONFLICT (metric, label, worker, bucket) DO UPDATE SET
+                sum = r.sum + excluded.sum, count = r.count + excluded.count, max = greatest(r.max, excluded.max),
+                covered_ms = r.covered_ms + excluded.covered_ms,
+                last_value = CASE WHEN r.last_time IS NULL OR excluded.last_time >= r.last_time THEN excluded.last_value ELSE r.last_value END,
+                last_time = greatest(r.last_time, excluded.last_time)
+            """, logger: logger)
     }
 }
 

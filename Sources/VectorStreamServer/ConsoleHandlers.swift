@@ -179,6 +179,14 @@ extension APIHandlers {
 
     /// `metric` over the last `minutes` (1-10080, default 60) in buckets of `step` seconds (1-86400; default:
     /// about 120 buckets), for one `worker` or all.
+    /// About 120 buckets, rounded up to a step a clock reads well; from a minute on these are whole minutes and from
+    /// five minutes whole fives, so a long window reads the 1- or 5-minute rollup instead of every point (24 h: 900 s).
+    static func defaultStep(minutes: Int) -> Int {
+        let wanted = max(1, (minutes * 60 + 119) / 120)
+        let steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400]
+        return steps.first { $0 >= wanted } ?? 86_400
+    }
+
     func metricsHistory(query: Parameters) async throws -> Response {
         guard let name = query["metric"].map({ String($0) }), !name.isEmpty else {
             throw APIError.badRequest("metric is required: one of \(HistoryMetric.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -188,7 +196,7 @@ extension APIHandlers {
         }
         let minutes = try Self.integer(query["minutes"].map { String($0) }, name: "minutes", default: 60, range: 1...10_080)
         let askedStep = try Self.integer(query["step"].map { String($0) }, name: "step",
-                                         default: max(1, (minutes * 60 + 119) / 120), range: 1...86_400)
+                                         default: Self.defaultStep(minutes: minutes), range: 1...86_400)
         // At most 2,000 buckets: a smaller step than that allows is raised (the answer's `step` says which was used),
         // not refused, since the document cannot state a limit that spans two parameters.
         let step = max(askedStep, (minutes * 60 + 1999) / 2000)

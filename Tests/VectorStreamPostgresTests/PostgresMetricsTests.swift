@@ -79,7 +79,7 @@ struct PostgresHistoryTests {
             }
             let postgres = PostgresMetricsHistory(client: client)
             var compared = 0
-            for step in [7, 10, 60, 300] {
+            for step in [7, 10, 60, 300, 600, 900] {
                 let stepMillis = Int64(step) * 1000
                 let to = (now / stepMillis + 1) * stepMillis
                 let from = to - Int64((45 * 60 + step - 1) / step) * stepMillis
@@ -128,7 +128,7 @@ struct PostgresHistoryTests {
 
 @Suite("PostgresSchemaTests", .enabled(if: PostgresTestServer.url != nil, "PostgreSQL could not be started (scripts/services/postgres.sh)"))
 struct PostgresSchemaTests {
-    /// Four workers migrating one database at once: version 1 applied exactly once, nothing fails.
+    /// Four workers migrating one database at once: versions 1 and 2 applied exactly once, nothing fails.
     @Test func concurrentMigrationsDoNotConflict() async throws {
         try await PostgresTestServer.withDatabase { _, url in
             let reports = try await withThrowingTaskGroup(of: MigrationReport.self) { group in
@@ -143,11 +143,12 @@ struct PostgresSchemaTests {
                 for try await r in group { out.append(r) }
                 return out
             }
-            #expect(reports.filter { $0.applied == [1] }.count == 1)
-            #expect(reports.allSatisfy { $0.version == 1 && $0.storage == .partitioned })
+            #expect(reports.filter { $0.applied == [1, 2] }.count == 1)
+            #expect(reports.filter { $0.applied.isEmpty }.count == 3)
+            #expect(reports.allSatisfy { $0.version == 2 && $0.storage == .partitioned })
             try await PostgresTestServer.withClient(url) { client in
                 let versions = try await PostgresTestServer.scalar(client, "SELECT count(*) FROM vectorstream_schema_migrations", as: Int64.self)
-                #expect(versions == 1)
+                #expect(versions == 2)
                 // BRIN on time with autosummarize, on each day partition.
                 let brin = try await PostgresTestServer.scalar(client, """
                     SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'vectorstream_metric_points_p%'
@@ -158,6 +159,35 @@ struct PostgresSchemaTests {
                 let again = try await MetricsSchema.migrate(client, retention: .seconds(86_400), logger: PostgresTestServer.logger)
                 #expect(again.applied.isEmpty)
             }
+        }
+    }
+
+    /// Migration 2 on a database that already keeps history (written by version 1): the 5-minute rollup is filled
+    /// from the 1-minute one with exactly what the writer would have written into it.
+    @Test func migrationTwoFillsTheFiveMinuteRollup() async throws {
+        try await PostgresTestServer.withDatabase { client, _ in
+            let logger = PostgresTestServer.logger
+            _ = try await MetricsSchema.migrate(client, retention: .seconds(86_400), logger: logger)
+            let start = (wallClockMillis() / 60_000 - 50) * 60_000 + 777
+            let all = points(for: makeSnapshots(workers: ["w1", "w2"], start: start, minutes: 40))
+            for chunk in stride(from: 0, to: all.count, by: 500) {
+                try await PostgresMetricsStore.write(Array(all[chunk..<min(chunk + 500, all.count)]), to: client, logger: logger)
+            }
+            let digest = """
+                SELECT count(*) || ' ' || round(sum(sum)::numeric, 3) || ' ' || sum(count) || ' ' || round(sum(coalesce(max, 0))::numeric, 3)
+                       || ' ' || sum(covered_ms) || ' ' || count(last_time) || ' ' || round(sum(coalesce(last_value, 0))::numeric, 3)
+                FROM vectorstream_metric_rollup_5m
+                """
+            let written = try await PostgresTestServer.scalar(client, digest, as: String.self)
+            // As a version-1 database: no 5-minute rollup, migration 2 not applied.
+            try await client.query("DROP TABLE vectorstream_metric_rollup_5m", logger: logger)
+            try await client.query("DELETE FROM vectorstream_schema_migrations WHERE version = 2", logger: logger)
+            let report = try await MetricsSchema.migrate(client, retention: .seconds(86_400), logger: logger)
+            #expect(report.applied == [2])
+            let filled = try await PostgresTestServer.scalar(client, digest, as: String.self)
+            #expect(written != nil && filled == written, "written \(written ?? "-"), filled \(filled ?? "-")")
+            let rows = try await PostgresTestServer.scalar(client, "SELECT count(*) FROM vectorstream_metric_rollup_5m", as: Int64.self) ?? 0
+            #expect(rows > 100)
         }
     }
 

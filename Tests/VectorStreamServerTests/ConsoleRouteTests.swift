@@ -77,6 +77,10 @@ struct ConsoleRouteTests {
             #expect(r.status == 200, "\(metric)")
             #expect((r.json["points"] as? [Any])?.count == 120, "\(metric): default step of about 120 buckets")
         }
+        // A day's default step is rounded up to whole 5 minutes, which the 5-minute rollup answers.
+        let day = try await api.get("/v1/metrics/history?metric=events_in_per_second&minutes=1440")
+        #expect(day.json["step"] as? Int == 900)
+        #expect((day.json["points"] as? [Any])?.count == 96)
         // Another worker's history: none.
         let other = try await api.get("/v1/metrics/history?metric=events_in_per_second&minutes=5&worker=nobody")
         #expect((other.json["points"] as? [[String: Any]] ?? []).allSatisfy { $0["value"] is NSNull })

@@ -7,7 +7,8 @@
 #   --quick   (default; what CI runs, about 10 minutes on 2 cores) 5 kills on the full stack and 5 on the embedded
 #             path over 20,000 events, two workers with one killed, each server bounced once, the poison set
 #             through Kafka and a file, 40 s of schemathesis with the API key on and off, SIGTERM during stalls
-#   --full    (on demand) 20 kills each over 100,000 events and 2,000 products, longer outages and fuzzing
+#   --full    (on demand) 20 kills each over 100,000 events and 2,000 products, longer outages and fuzzing, and
+#             import-events with 1,000,000 events (about an hour on 2 cores)
 #   SCENARIO  run only these (milvus-zombie kill-kafka kill-embedded two-workers import-events bounce-redis bounce-clickhouse
 #             bounce-milvus bounce-kafka poison-kafka poison-file fuzz-off fuzz-on sigterm-clickhouse
 #             sigterm-dead-letter)
@@ -62,12 +63,17 @@ if [[ $MODE == full ]]; then
     BOUNCE=(--events 20000 --down 20)
     FUZZ=(--fuzz-seconds 300 --fuzz-examples 300)
     BOUND=(--bound 900)
+    # Issue #17's figure: a 1,000,000-event file imported while the same events arrive through Kafka.
+    IMPORT=(--events 1000000 --products 2000 --seed "${FAULTS_SEED:-7}" --bound 1800)
+    IMPORT_LIMIT=5400
 else
     COMMON=(--events 20000 --products 500 --seed "${FAULTS_SEED:-7}")
     KILLS=(--kills 5 --kill-min 2 --kill-max 6)
     BOUNCE=(--events 6000 --down 20)
     FUZZ=(--fuzz-seconds 40 --fuzz-examples 30)
     BOUND=(--bound 300)
+    IMPORT=("${COMMON[@]}" "${BOUND[@]}")
+    IMPORT_LIMIT=1200
 fi
 
 started_services=()
@@ -138,7 +144,7 @@ scenario milvus-zombie 400 env VECTORSTREAM_RUN_DIR="$FAULTS_MILVUS_RUN_DIR" bas
 scenario kill-kafka 1200 "${FAULT[@]}" kill-kafka "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario kill-embedded 900 "${FAULT[@]}" kill-embedded "${COMMON[@]}" "${KILLS[@]}" "${BOUND[@]}"
 scenario two-workers 900 "${FAULT[@]}" two-workers "${COMMON[@]}" "${BOUND[@]}"
-scenario import-events 1200 "${FAULT[@]}" import-events "${COMMON[@]}" "${BOUND[@]}"
+scenario import-events "$IMPORT_LIMIT" "${FAULT[@]}" import-events "${IMPORT[@]}"
 for server in redis clickhouse kafka; do
     scenario "bounce-$server" 900 "${FAULT[@]}" bounce --server "$server" "${COMMON[@]}" "${BOUNCE[@]}" "${BOUND[@]}"
 done

@@ -27,7 +27,10 @@ def pg(*args: str) -> str:
 
 
 def psql(url: str, sql: str) -> str:
-    return subprocess.run(["psql", url, "-qtAX", "-c", sql], capture_output=True, text=True, timeout=60).stdout.strip()
+    out = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qtAX", "-c", sql], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"psql: {out.stderr.strip()[-400:]}")
+    return out.stdout.strip()
 
 
 def run(events: int, postgres: str | None, buffer: int, outage: float) -> dict:
