@@ -80,6 +80,7 @@ public enum MetricsBenchmark {
             // Finer than the API's default: every minute of the day (1-minute rollup).
             ("events_stored_per_second, 24 h, step 720 s (1-min rollup)", .eventsStoredPerSecond, 1440, 720, nil),
             ("events_in_per_second, 24 h, step 60 s (1-min rollup, 1,440 buckets)", .eventsInPerSecond, 1440, 60, nil),
+            ("events_in_per_second, 1 h, step 60 s (1-min rollup; the API's default for 1 h)", .eventsInPerSecond, 60, 60, nil),
             ("events_in_per_second, 1 h, step 30 s (points)", .eventsInPerSecond, 60, 30, nil),
             ("events_in_per_second, 15 min, step 10 s (points)", .eventsInPerSecond, 15, 10, nil),
             ("latency_p50_ms, 1 h, step 15 s (points)", .latencyP50, 60, 15, nil),

@@ -179,11 +179,13 @@ extension APIHandlers {
 
     /// `metric` over the last `minutes` (1-10080, default 60) in buckets of `step` seconds (1-86400; default:
     /// about 120 buckets), for one `worker` or all.
-    /// About 120 buckets, rounded up to a step a clock reads well; from a minute on these are whole minutes and from
-    /// five minutes whole fives, so a long window reads the 1- or 5-minute rollup instead of every point (24 h: 900 s).
+    /// About 120 buckets (at least 60), rounded up to a step a clock reads well; from a minute on these are whole
+    /// minutes and from five minutes whole fives, so a window of an hour or more reads the 1- or 5-minute rollup
+    /// instead of every point (1 h: 60 s, 24 h: 900 s). There is no 30 s step: an hour of points bucketed by 30 s
+    /// cost a p99 of 25 ms (BENCHMARKS.md), the rollup a few.
     static func defaultStep(minutes: Int) -> Int {
         let wanted = max(1, (minutes * 60 + 119) / 120)
-        let steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400]
+        let steps = [1, 2, 5, 10, 15, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400]
         return steps.first { $0 >= wanted } ?? 86_400
     }
 

@@ -161,7 +161,7 @@ extension OpenAPIDocument {
       "name": "step",
       "in": "query",
       "required": false,
-      "description": "bucket width in seconds (default: about 120 buckets, rounded up to 1, 2, 5, 10, 15 or 30 s, 1, 2, 5, 10, 15 or 30 min, or 1, 2, 3, 6, 12 or 24 h); at most 2000 buckets",
+      "description": "bucket width in seconds (default: about 120 buckets, rounded up to 1, 2, 5, 10 or 15 s, 1, 2, 5, 10, 15 or 30 min, or 1, 2, 3, 6, 12 or 24 h); at most 2000 buckets",
       "schema": {
        "type": "integer",
        "minimum": 1,

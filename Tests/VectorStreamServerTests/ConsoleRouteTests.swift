@@ -77,7 +77,11 @@ struct ConsoleRouteTests {
             #expect(r.status == 200, "\(metric)")
             #expect((r.json["points"] as? [Any])?.count == 120, "\(metric): default step of about 120 buckets")
         }
-        // A day's default step is rounded up to whole 5 minutes, which the 5-minute rollup answers.
+        // An hour's default step is a minute (the 1-minute rollup); a day's is rounded up to whole 5 minutes, which
+        // the 5-minute rollup answers.
+        let hour = try await api.get("/v1/metrics/history?metric=events_in_per_second&minutes=60")
+        #expect(hour.json["step"] as? Int == 60)
+        #expect((hour.json["points"] as? [Any])?.count == 60)
         let day = try await api.get("/v1/metrics/history?metric=events_in_per_second&minutes=1440")
         #expect(day.json["step"] as? Int == 900)
         #expect((day.json["points"] as? [Any])?.count == 96)
