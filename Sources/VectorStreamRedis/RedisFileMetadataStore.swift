@@ -22,6 +22,8 @@ public final class RedisFileMetadataStore: FileMetadataStore {
 
     var indexKey: String { keyPrefix + "files:index" }
     var openKey: String { keyPrefix + "files:open" }
+    /// Files whose processing failed (until retried): the status counts tell them apart from done ones.
+    var failedKey: String { keyPrefix + "files:failed" }
     func recordKey(_ sha256: String) -> String { keyPrefix + "files:rec:" + sha256 }
 
     /// Newest first in lexicographic order (as the embedded store lists: upload time, then hash, both descending):
@@ -124,7 +126,7 @@ public final class RedisFileMetadataStore: FileMetadataStore {
     public func save(_ record: FileRecord, holder: String) async throws -> Bool {
         var next = record
         next.holder = holder
-        let reply = try await client.eval(Self.saveScript, keys: [.string(recordKey(record.sha256)), .string(openKey)],
+        let reply = try await client.eval(Self.saveScript, keys: [.string(recordKey(record.sha256)), .string(openKey), .string(failedKey)],
                                           arguments: [.string(holder), .string(try Self.encode(next)), .string(next.status.rawValue),
                                                       .string(next.leaseUntil.map(String.init) ?? ""), .integer(Int64(next.attempts)),
                                                       .string(record.sha256)])
@@ -133,7 +135,7 @@ public final class RedisFileMetadataStore: FileMetadataStore {
     }
 
     public func requeue(sha256: String) async throws -> FileRequeueOutcome {
-        let reply = try await client.eval(Self.requeueScript, keys: [.string(recordKey(sha256)), .string(openKey)],
+        let reply = try await client.eval(Self.requeueScript, keys: [.string(recordKey(sha256)), .string(openKey), .string(failedKey)],
                                           arguments: [.string(sha256)])
         if case .error(let error) = reply { throw error }
         guard let record = try await record(sha256: sha256) else { return .notFound }
@@ -157,8 +159,11 @@ public final class RedisFileMetadataStore: FileMetadataStore {
         for sha in (try await client.send("SMEMBERS", .string(openKey)).array ?? []).compactMap(\.string) {
             if let r = try await record(sha256: sha) { counts[r.status, default: 0] += 1 }
         }
-        // Closed files are done or failed; telling them apart needs every record, so they are counted as settled.
-        counts[.done] = Int(total) - counts.values.reduce(0, +)
+        let failed = Int(try await client.send("SCARD", .string(failedKey)).int ?? 0)
+        if failed > 0 { counts[.failed] = failed }
+        // The rest is done: closed and not failed.
+        let done = Int(total) - counts.values.reduce(0, +)
+        if done > 0 { counts[.done] = done }
         return counts
     }
 
@@ -198,6 +203,7 @@ public final class RedisFileMetadataStore: FileMetadataStore {
         if f[1] ~= 'processing' or f[2] ~= ARGV[1] then return 0 end
         redis.call('HSET', KEYS[1], 'json', ARGV[2], 'status', ARGV[3], 'holder', ARGV[1], 'lease_until', ARGV[4], 'attempts', ARGV[5])
         if ARGV[3] == 'done' or ARGV[3] == 'failed' then redis.call('SREM', KEYS[2], ARGV[6]) end
+        if ARGV[3] == 'failed' then redis.call('SADD', KEYS[3], ARGV[6]) else redis.call('SREM', KEYS[3], ARGV[6]) end
         return 1
         """
 
@@ -208,6 +214,7 @@ public final class RedisFileMetadataStore: FileMetadataStore {
         if status ~= 'failed' then return 0 end
         redis.call('HSET', KEYS[1], 'status', 'queued', 'holder', '', 'lease_until', '')
         redis.call('SADD', KEYS[2], ARGV[1])
+        redis.call('SREM', KEYS[3], ARGV[1])
         return 1
         """
 }

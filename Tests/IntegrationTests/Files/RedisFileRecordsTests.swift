@@ -72,10 +72,13 @@ struct RedisFileRecordsTests {
         if case .failed(let f) = try await store.claim(sha256: won.sha256, holder: "x", lease: .seconds(5), now: 2) {
             #expect(f.error == "bad header")
         } else { Issue.record("failed file claimable") }
+        // A failed file is counted as failed, not as done (it was, before the failed set).
+        #expect(try await store.statusCounts() == [.failed: 1, .queued: 4])
         guard case .requeued(let again) = try await store.requeue(sha256: won.sha256) else { Issue.record("requeue"); return }
         #expect(again.status == .queued && again.error == "bad header")
         if case .notFailed = try await store.requeue(sha256: won.sha256) {} else { Issue.record("requeued twice") }
         #expect(try await store.requeue(sha256: String(repeating: "9", count: 64)) == .notFound)
+        #expect(try await store.statusCounts() == [.queued: 5])
 
         var seen: [Character] = []
         var cursor: FileCursor?
