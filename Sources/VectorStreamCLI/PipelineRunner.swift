@@ -36,6 +36,18 @@ struct PipelineRunner {
                   successTerminationBehavior: serveAfterSource ? .ignore : .gracefullyShutdownGroup,
                   failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
+        // The file queue runs on every worker, serving or not: a file whose worker died mid-processing (or that was
+        // uploaded to a worker that has since stopped) is finished by whichever worker looks next (docs/files.md).
+        // A file store that cannot open leaves the queue and the file routes out, said once.
+        var files: FileService?
+        do {
+            let service = try assembly.fileService(logger: logger)
+            files = service
+            services.append(.init(service: FileQueueService(queue: service.queue), successTerminationBehavior: .ignore,
+                                  failureTerminationBehavior: .ignore))
+        } catch {
+            logger.warning("file queue and routes disabled: \(error)")
+        }
         if let http {
             // The console's sources: dead letters and metrics history from the embedded store (with Kafka it
             // mirrors the dead-letter topic), its size, and the embedder's measured rate.
@@ -58,15 +70,7 @@ struct PipelineRunner {
             dependencies.metricsHistory = assembly.metricsStore?.history ?? history
             dependencies.storeSize = storeSize
             dependencies.embedderDetails = embedderDetails
-            // The file routes and their queue (docs/files.md); a file store that cannot open leaves them out, said once.
-            do {
-                let files = try assembly.fileService(logger: logger)
-                dependencies.files = files
-                services.append(.init(service: FileQueueService(queue: files.queue), successTerminationBehavior: .ignore,
-                                      failureTerminationBehavior: .ignore))
-            } catch {
-                logger.warning("file routes disabled: \(error)")
-            }
+            dependencies.files = files
             dependencies.ingest = ingest ?? assembly.ingestService(engine: engineConfiguration)
             let server = APIServer(configuration: http, dependencies: dependencies)
             let app = server.makeApplication(logger: logger) { port in

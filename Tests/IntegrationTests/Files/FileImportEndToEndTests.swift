@@ -2,6 +2,7 @@ import Foundation
 import S3Client
 import Testing
 import VectorStreamCore
+import VectorStreamEmbedded
 
 /// `vectorstream import` as a user runs it on the production path: the file stored in S3 (SeaweedFS), processed
 /// once, and announced on Kafka's `file_processed` topic, read back by confluent-kafka (a client we did not write).
@@ -90,13 +91,61 @@ struct FileImportEndToEndTests {
         #expect(try await s3.listAllObjects().filter { $0.key.contains(sha256) }.count == 1)
     }
 
+    /// A worker killed mid-file leaves its record `processing`; a worker started later without the API
+    /// (`run --no-server`, how stream-only workers run) finishes it once the lease has run out. Before the file queue
+    /// ran on every worker, only a worker serving the API looked for such files and this one left it unfinished.
+    @Test("a stream-only worker finishes a file a dead worker left processing")
+    func streamOnlyWorkerFinishesAbandonedFile() async throws {
+        let binary = try #require(S3Test.binary, "the vectorstream binary is not built")
+        let path = S3Test.temporaryPath("catalog.csv")
+        let bytes = Data(Self.catalog.utf8)
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let sha256 = ContentHash.sha256Hex(Array(bytes))
+        let dataDirectory = S3Test.temporaryPath("data")
+        let topic = KafkaTest.uniqueTopic("abandoned-file")
+        let environment = [
+            "VECTORSTREAM_DATA_DIR": dataDirectory,
+            "VECTORSTREAM_KAFKA_BROKERS": KafkaTest.brokers,
+            "VECTORSTREAM_KAFKA_TOPIC": topic,
+            "VECTORSTREAM_KAFKA_GROUP": topic,
+            "VECTORSTREAM_KAFKA_DEAD_LETTER_TOPIC": topic + "-dlq",
+            "VECTORSTREAM_KAFKA_EMBEDDINGS_READY_TOPIC": topic + "-ready",
+            "VECTORSTREAM_KAFKA_FILE_PROCESSED_TOPIC": topic + "-files",
+            "VECTORSTREAM_FILES_CLAIM_LEASE": "2s",
+        ]
+        let imported = try await Self.run(binary, ["import", path, "--kind", "catalog"], environment, isolated: true)
+        try #require(imported.status == 0, "import failed: \(imported.output.suffix(2000))")
+        // As a worker killed mid-file leaves it: processing, its lease run out, nothing counted yet.
+        do {
+            let store = SQLiteFileMetadataStore(database: try EmbeddedDatabase(directory: dataDirectory))
+            var record = try #require(try await store.record(sha256: sha256))
+            record.status = .processing
+            record.holder = "dead-worker"
+            record.leaseUntil = wallClockMillis() - 1000
+            record.counts = FileCounts()
+            record.finishedAt = nil
+            try store.overwrite(record)
+        }
+        let worker = try await Self.run(binary, ["run", "--no-server", "--until-idle", "12", "--json"], environment, isolated: true)
+        #expect(worker.status == 0, "run failed: \(worker.output.suffix(2000))")
+        let store = SQLiteFileMetadataStore(database: try EmbeddedDatabase(directory: dataDirectory))
+        let record = try #require(try await store.record(sha256: sha256))
+        #expect(record.status == .done, "status \(record.status), holder \(record.holder ?? "-")")
+        #expect(record.counts.rowsAccepted == 4 && record.counts.rowsRejected == 2)
+        #expect(record.attempts == 2)
+    }
+
     /// Runs a program to its end without holding one of the test process's few cooperative threads meanwhile
     /// (a blocked thread starves the timing-sensitive tests running beside this one).
-    static func run(_ binary: String, _ arguments: [String], _ environment: [String: String]) async throws -> (status: Int32, output: String) {
+    /// `isolated`: none of this process's own `VECTORSTREAM_` settings reach the program (a server URL set for the
+    /// tests would change which stores it uses).
+    static func run(_ binary: String, _ arguments: [String], _ environment: [String: String],
+                    isolated: Bool = false) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let inherited = ProcessInfo.processInfo.environment.filter { !isolated || !$0.key.hasPrefix("VECTORSTREAM_") }
+        process.environment = inherited.merging(environment) { $1 }
         let outputPath = S3Test.temporaryPath("import.out")
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
