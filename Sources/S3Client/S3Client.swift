@@ -120,6 +120,15 @@ public final class S3Client: Sendable {
         }
     }
 
+    /// DeleteBucket (the bucket must be empty). For tests and tools: a server that keeps storage per bucket (SeaweedFS
+    /// gives each its own volumes) runs out when buckets are only ever created.
+    public func deleteBucket() async throws {
+        try await withRetries("DeleteBucket", key: nil) {
+            let response = try await self.execute("DeleteBucket", method: .DELETE, key: nil, body: .bytes([]), expect: [204, 200])
+            _ = try await response.body.collect(upTo: 1 << 20)
+        }
+    }
+
     // MARK: Objects
 
     /// PutObject of bytes in memory (small objects: records, tests).

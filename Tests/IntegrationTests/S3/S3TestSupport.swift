@@ -103,6 +103,9 @@ enum S3Test {
         if let objects = try? await client.listAllObjects() {
             for object in objects { try? await client.deleteObject(key: object.key) }
         }
+        // The bucket too: SeaweedFS gives every bucket volumes of its own, and a server kept between runs refused
+        // writes ("No writable volumes and no free volumes left") after some 60 test buckets.
+        try? await client.deleteBucket()
         try? await client.shutdown()
     }
 }
