@@ -101,6 +101,14 @@ struct FileHandlers: Sendable {
             guard parser.finished, parser.sawFile else {
                 throw APIError.badRequest("the multipart body holds no complete file part (a part with a filename, or named 'file')")
             }
+            // A form field is checked even when the query string also gives it (the query wins): a body that says
+            // something invalid is refused, not silently overruled.
+            if let field = parser.fields["kind"], FileKind(rawValue: field) == nil {
+                throw APIError.badRequest("kind must be one of \(FileKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(field.prefix(80))' (form field)")
+            }
+            if let field = parser.fields["name"], field.isEmpty {
+                throw APIError.badRequest("name must be 1 to 1024 characters (form field)")
+            }
             kindText = kindText ?? parser.fields["kind"]
             name = name ?? parser.fields["name"] ?? parser.fileName
             contentType = parser.fileContentType ?? "application/octet-stream"
@@ -393,7 +401,10 @@ extension FileHandlers {
                         "application/x-ndjson": ["schema": ["description": "the file's bytes"]],
                         // The file part is what is uploaded: a body without it is refused (400).
                         "multipart/form-data": ["schema": ["type": "object", "required": ["file"], "properties": [
-                            "file": ["type": "string", "format": "binary"], "kind": ["type": "string"], "name": ["type": "string"]]]],
+                            "file": ["type": "string", "format": "binary"],
+                            "kind": ["type": "string", "enum": ["catalog", "events"]],
+                            // Any text; its first 1,024 bytes are kept (no type: a form field is text, whatever it reads as).
+                            "name": ["minLength": 1, "description": "the file's name (the query's name wins)"]]]],
                     ]],
                     "responses": responses([
                         "200": body("File", "Known bytes (same SHA-256): the existing record; nothing is processed again"),
@@ -411,7 +422,7 @@ extension FileHandlers {
                          "schema": ["type": "integer", "minimum": 1, "maximum": 1000, "default": 50]],
                         ["name": "cursor", "in": "query", "required": false,
                          "description": "the 'next' of the previous page",
-                         "schema": ["type": "string", "pattern": "^[0-9]+-[0-9a-f]{64}$"]],
+                         "schema": ["type": "string", "pattern": "^[0-9]{1,18}-[0-9a-f]{64}$"]],
                     ],
                     "responses": responses(["200": body("FilePage", "OK"), "400": ref("Error")]),
                 ],

@@ -233,6 +233,10 @@ struct FilesClaimTests {
         #expect(third.next == nil)
         #expect(FileCursor("garbage") == nil)
         #expect(FileCursor("12-" + String(repeating: "A", count: 64)) == nil)
+        // Only what the document's pattern ^[0-9]{1,18}-[0-9a-f]{64}$ allows (a fuzzer sent 25 digits; "+12" parsed).
+        #expect(FileCursor("+12-" + String(repeating: "a", count: 64)) == nil)
+        #expect(FileCursor(String(repeating: "9", count: 19) + "-" + String(repeating: "a", count: 64)) == nil)
+        #expect(FileCursor(String(repeating: "9", count: 18) + "-" + String(repeating: "a", count: 64)) != nil)
     }
 
     @Test func objectKeysAreContentAddressed() {

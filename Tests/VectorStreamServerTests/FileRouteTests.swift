@@ -172,6 +172,12 @@ struct FileRouteTests {
                                                 body: Array("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx\r\n--b--\r\n".utf8),
                                                 contentType: "multipart/form-data; boundary=b", key: "k").reply
         #expect(noFile.status == 400)
+        // A form field that says something invalid is refused even when the query string gives a valid value.
+        #expect((multipart?["properties"] as? [String: Any])?["kind"].flatMap { ($0 as? [String: Any])?["enum"] as? [String] } == ["catalog", "events"])
+        let badField = try await f.server.request(.POST, "/v1/files?kind=catalog",
+                                                  body: Array("--b\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nnope\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n\r\nid,name,description,category,price\r\n--b--\r\n".utf8),
+                                                  contentType: "multipart/form-data; boundary=b", key: "k").reply
+        #expect(badField.status == 400, "\(badField.text)")
         let delete = try await f.server.request(.DELETE, "/v1/files", key: "k").reply
         #expect(delete.status == 405)
 

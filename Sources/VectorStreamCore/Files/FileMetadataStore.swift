@@ -60,7 +60,9 @@ public struct FileCursor: Sendable, Hashable {
 
     /// nil when `text` is not a cursor this listing wrote.
     public init?(_ text: String) {
-        guard let dash = text.firstIndex(of: "-"), let t = EpochMillis(text[..<dash]), t >= 0 else { return nil }
+        // Digits only, at most 18 (always an Int64): exactly what the document's pattern allows.
+        guard let dash = text.firstIndex(of: "-"), (1...18).contains(text[..<dash].utf8.count),
+              text[..<dash].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let t = EpochMillis(text[..<dash]) else { return nil }
         let sha = String(text[text.index(after: dash)...])
         guard FileRecord.isSHA256(sha) else { return nil }
         self.init(uploadedAt: t, sha256: sha)
