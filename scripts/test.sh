@@ -41,8 +41,8 @@ fi
 # The quick fault suite (benchmarks/faults, RELIABILITY.md): kill -9s, server outages, poison records and API
 # fuzzing against the release binary and real servers, counted in the stores. VECTORSTREAM_FAULTS=off skips it.
 # It prints its own duration, then `N passed, M failed` as the last line.
-# CI runs the scenarios that pass today; RELIABILITY.md says what still fails in the other (bounce-milvus: a
-# Milvus-lite defect after a kill). VECTORSTREAM_FAULTS=all runs the whole quick suite.
+# CI runs every scenario but bounce-milvus (on demand: it passes, but Milvus-lite's restart after a kill takes minutes
+# and sometimes loses a young collection, RELIABILITY.md finding 7). VECTORSTREAM_FAULTS=all runs the whole quick suite.
 CI_SCENARIOS=(milvus-zombie kill-embedded kill-kafka two-workers poison-kafka poison-file bounce-redis bounce-clickhouse
               bounce-kafka fuzz-on sigterm-clickhouse sigterm-dead-letter)
 case "${VECTORSTREAM_FAULTS:-ci}" in
