@@ -163,8 +163,11 @@ let package = Package(
                     dependencies: ["VectorStreamServer", "VectorStreamEmbedded", "VectorStreamGenerator", "VectorStreamEmbedder",
                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                    .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        // Helpers the server test targets share (running the service scripts); a library, as test targets cannot
+        // depend on each other.
+        .target(name: "VectorStreamTestSupport", path: "Tests/VectorStreamTestSupport"),
         .testTarget(name: "VectorStreamPostgresTests",
-                    dependencies: ["VectorStreamPostgres", "VectorStreamServer", "VectorStreamCore",
+                    dependencies: ["VectorStreamPostgres", "VectorStreamServer", "VectorStreamCore", "VectorStreamTestSupport",
                                    .product(name: "PostgresNIO", package: "postgres-nio"),
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(
@@ -172,7 +175,7 @@ let package = Package(
             dependencies: [
                 "VectorStreamCore", "VectorStreamGenerator", "RedisClient", "VectorStreamRedis",
                 "VectorStreamKafka", "VectorStreamClickHouse", "VectorStreamVectorDB", "VectorStreamEmbedded",
-                "VectorStreamEmbedder", "S3Client", "VectorStreamS3",
+                "VectorStreamEmbedder", "S3Client", "VectorStreamS3", "VectorStreamTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

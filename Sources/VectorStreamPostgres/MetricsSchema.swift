@@ -120,16 +120,15 @@ public enum MetricsSchema {
         FROM \(rollup) GROUP BY 1, worker, metric, label
         """
 
+    /// The points' columns, the same in both branches.
+    static let pointsColumns = """
+        time timestamptz NOT NULL, worker text NOT NULL, metric text NOT NULL, label text NOT NULL DEFAULT '',
+        value double precision NOT NULL, span_ms integer NOT NULL DEFAULT 0
+        """
+
     static let partitionedV1: [String] = [
         """
-        CREATE TABLE \(points) (
-            time timestamptz NOT NULL,
-            worker text NOT NULL,
-            metric text NOT NULL,
-            label text NOT NULL DEFAULT '',
-            value double precision NOT NULL,
-            span_ms integer NOT NULL DEFAULT 0
-        ) PARTITION BY RANGE (time)
+        CREATE TABLE \(points) (\(pointsColumns)) PARTITION BY RANGE (time)
         """,
         // Without autosummarize the newest block ranges stay unsummarised until a VACUUM, and a last-hour query
         // reads whole partitions.
@@ -164,14 +163,7 @@ public enum MetricsSchema {
         return [
             "CREATE EXTENSION IF NOT EXISTS timescaledb",
             """
-            CREATE TABLE \(points) (
-                time timestamptz NOT NULL,
-                worker text NOT NULL,
-                metric text NOT NULL,
-                label text NOT NULL DEFAULT '',
-                value double precision NOT NULL,
-                span_ms integer NOT NULL DEFAULT 0
-            )
+            CREATE TABLE \(points) (\(pointsColumns))
             """,
             "SELECT create_hypertable('\(points)', by_range('time', INTERVAL '1 day'))",
             "CREATE INDEX \(points)_metric_time ON \(points) (metric, time DESC)",

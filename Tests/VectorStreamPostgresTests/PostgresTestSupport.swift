@@ -1,4 +1,5 @@
 import Foundation
+import VectorStreamTestSupport
 import Logging
 import PostgresNIO
 import VectorStreamCore

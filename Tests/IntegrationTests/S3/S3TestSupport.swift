@@ -1,4 +1,5 @@
 import Foundation
+import VectorStreamTestSupport
 import S3Client
 import VectorStreamS3
 
@@ -78,21 +79,13 @@ enum S3Test {
 
     /// Runs a Python snippet (`sys.argv[1:]` = arguments) and returns its exit status and output.
     static func python(_ code: String, arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", code] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let outputPath = temporaryPath("python.out")
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try? handle.close()
-        return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+        // ChildProcess (posix_spawn + waitpid), not Foundation's Process: its waitUntilExit once never returned.
+        let status = try ChildProcess.run("/usr/bin/env", ["python3", "-c", code] + arguments,
+                                          environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                          outputPath: outputPath)
+        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 
     /// Empties and deletes a test bucket (best effort).

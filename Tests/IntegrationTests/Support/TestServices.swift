@@ -1,4 +1,5 @@
 import Foundation
+import VectorStreamTestSupport
 
 /// Starts the real servers the integration tests need, through the repo's own scripts.
 ///

@@ -8,12 +8,12 @@ import Glibc
 /// Not Foundation's `Process`: its `waitUntilExit` was seen never to return while several tests spawned scripts at
 /// once (the script had exited and stayed a zombie nobody reaped; the whole integration run hung). waitpid on the
 /// child's own pid cannot miss its end.
-enum ChildProcess {
-    struct SpawnFailure: Error, CustomStringConvertible { var description: String }
+public enum ChildProcess {
+    public struct SpawnFailure: Error, CustomStringConvertible { public var description: String }
 
     /// Output and error go to `outputPath` (a file, never a pipe: a server the program leaves running must not
     /// hold our read end open); stdin is /dev/null. Returns the exit status (128 + signal when killed).
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                     directory: String? = nil, outputPath: String, errorToOutput: Bool = true) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
