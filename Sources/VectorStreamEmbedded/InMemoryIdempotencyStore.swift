@@ -64,4 +64,13 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, Sendable {
             if case .inFlight(let f, _) = s.entries[key], f == fingerprint { s.entries[key] = nil }
         }
     }
+
+    public func renew(_ key: String, fingerprint: String, lease: Duration) async throws -> LeaseRenewal {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            guard case .inFlight(let f, let until) = s.entries[key], f == fingerprint, until > now else { return .lost }
+            s.entries[key] = .inFlight(fingerprint: f, until: now.advanced(by: lease))
+            return .renewed
+        }
+    }
 }

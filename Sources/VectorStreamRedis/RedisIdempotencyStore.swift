@@ -48,6 +48,17 @@ public final class RedisIdempotencyStore: IdempotencyStore {
         if case .error(let error) = reply { throw error }
     }
 
+    public func renew(_ key: String, fingerprint: String, lease: Duration) async throws -> LeaseRenewal {
+        let marker = IdempotencyRecord.inFlight(fingerprint: fingerprint, token: token)
+        let reply = try await client.eval(Self.renewScript, keys: [.string(redisKey(key))],
+                                          arguments: [.bytes(marker), .integer(Self.milliseconds(lease))])
+        switch reply {
+        case .error(let error): throw error
+        case .integer(1): return .renewed
+        default: return .lost
+        }
+    }
+
     static func milliseconds(_ d: Duration) -> Int64 {
         max(1, d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
@@ -58,6 +69,12 @@ public final class RedisIdempotencyStore: IdempotencyStore {
         if old then return old end
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         return false
+        """
+
+    /// 1 when the key still holds this server's marker (its lease is now `ARGV[2]` ms again), else 0.
+    static let renewScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
         """
 
     static let abandonScript = """

@@ -108,8 +108,10 @@ struct IngestHandlers: Sendable {
         laneTaken = true
         let outcome: IngestOutcome
         do {
-            outcome = try await lane.ingest(records, requestKey: key ?? "request-\(UInt64.random(in: 0...UInt64.max))",
-                                            arrivalNanos: arrival)
+            outcome = try await holding(key, fingerprint: fingerprint, lease: settings.idempotencyLease) {
+                try await lane.ingest(records, requestKey: key ?? "request-\(UInt64.random(in: 0...UInt64.max))",
+                                      arrivalNanos: arrival)
+            }
         } catch {
             if let key { try? await service.idempotency.abandon(key, fingerprint: fingerprint) }
             logger.warning("ingest failed; nothing acknowledged", metadata: ["error": "\(Self.masked(error))",
@@ -133,6 +135,35 @@ struct IngestHandlers: Sendable {
             }
         }
         return JSON.bytesResponse(answer)
+    }
+
+    /// Runs `work` while renewing `key`'s lease every third of it: a request slower than the lease keeps its key (a
+    /// duplicate is answered 409, not processed beside it), and a crashed server's key frees within one lease.
+    func holding<T: Sendable>(_ key: String?, fingerprint: String, lease: Duration,
+                              _ work: () async throws -> T) async throws -> T {
+        guard let key else { return try await work() }
+        let store = service.idempotency
+        let logger = logger
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while true {
+                    do { try await Task.sleep(for: lease / 3) } catch { return }  // cancelled: the work is done
+                    do {
+                        if try await store.renew(key, fingerprint: fingerprint, lease: lease) == .lost {
+                            logger.warning("an ingest request outlived its Idempotency-Key's lease; a duplicate may be processed beside it (its events are deduplicated)",
+                                           metadata: ["key": "\(key)"])
+                            return
+                        }
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        logger.warning("idempotency lease not renewed", metadata: ["error": "\(Self.masked(error))"])
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            return try await work()
+        }
     }
 
     static func bodyTooLarge(_ size: String, _ settings: IngestSettings) -> APIError {

@@ -224,6 +224,30 @@ struct IngestTests {
         #expect(try await h.store.eventCount() == Int64(valid))
     }
 
+    /// A request slower than the key's lease keeps its key (renewed while it runs): a duplicate three leases later is
+    /// still told "in flight", not handed the key to process the same records beside it. The lease is short (30 s
+    /// by default, was 5 min) so that a crashed server's key frees within a client's retries.
+    @Test func aSlowRequestKeepsItsKeyPastTheLease() async throws {
+        #expect(IngestSettings().idempotencyLease <= .seconds(30), "a crashed server's key must free within the Spark sink's retries")
+        let gate = GateEmbedder()
+        var settings = IngestSettings()
+        settings.idempotencyLease = .milliseconds(300)
+        let h = try await Harness.make(settings: settings, embedder: gate)
+        defer { h.server.stop() }
+        let (body, valid, _) = Self.events(20, seed: 11, invalidRatio: 0)
+        let first = Task { try await h.post(body, idempotencyKey: "slow") }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while gate.calls.withLock({ $0 }) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(900))
+        let probe = try await h.service.idempotency.begin("slow", fingerprint: "probe", lease: .seconds(1))
+        if case .inFlight = probe {} else { Issue.record("after three leases the key was \(probe), not in flight") }
+        gate.open()
+        #expect(try await first.value.status == 200)
+        #expect(try await h.store.eventCount() == Int64(valid))
+        // Done: the lease no longer matters and cannot be renewed.
+        #expect(try await h.service.idempotency.renew("slow", fingerprint: "probe", lease: .seconds(1)) == .lost)
+    }
+
     @Test func badBodiesGet4xxWithAReason() async throws {
         var settings = IngestSettings()
         settings.maxBodyBytes = 4096

@@ -12,8 +12,8 @@ public enum IdempotencyClaim: Sendable, Hashable {
 /// Remembers the answer of each request made with an `Idempotency-Key`, so that a retried request returns the
 /// first answer instead of doing the work again. Shared by every server through Redis when configured.
 ///
-/// Two phases, like dedup claims: `begin` takes a lease on the key (a crashed server's lease runs out, so the key is
-/// never blocked for ever), `complete` stores the answer for the answer TTL, `abandon` gives the key back when the
+/// Two phases, like dedup claims: `begin` takes a lease on the key (renewed while the work runs; a crashed server's
+/// lease runs out, so the key is blocked for one lease at most, not for ever), `complete` stores the answer for the answer TTL, `abandon` gives the key back when the
 /// work failed (the retry then does it). The store keeps answers, not work: the events themselves are deduplicated by
 /// the dedup stage whatever happens to a key.
 public protocol IdempotencyStore: Sendable {
@@ -24,6 +24,17 @@ public protocol IdempotencyStore: Sendable {
     func complete(_ key: String, fingerprint: String, answer: [UInt8], ttl: Duration) async throws
     /// Releases a key whose work failed, if this store still holds it in flight.
     func abandon(_ key: String, fingerprint: String) async throws
+    /// Extends the lease of a key this store holds in flight, so that work slower than one lease keeps its key while
+    /// a crashed server's key frees within one lease.
+    func renew(_ key: String, fingerprint: String, lease: Duration) async throws -> LeaseRenewal
+}
+
+/// What renewing an in-flight key found. `lost` is not "renewed": the lease ran out (this server stalled longer than
+/// a lease) or the key was taken or completed meanwhile, and a duplicate may now be processed beside this request
+/// (its events are still deduplicated by id).
+public enum LeaseRenewal: Sendable, Hashable {
+    case renewed
+    case lost
 }
 
 /// How an idempotency entry is written as one value (Redis and any other byte store): a tag, the fingerprint,

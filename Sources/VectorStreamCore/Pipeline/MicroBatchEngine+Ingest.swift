@@ -13,8 +13,10 @@ public struct IngestSettings: Sendable, Hashable {
     public var maxConcurrent = 2
     /// How long the answer of a request with an `Idempotency-Key` is kept for its retries. Default 24 h.
     public var idempotencyTTL: Duration = .seconds(24 * 3600)
-    /// How long a key in flight blocks its duplicates when its server dies before answering. Default 5 min.
-    public var idempotencyLease: Duration = .seconds(300)
+    /// How long a key in flight blocks its duplicates when its server dies before answering. The server renews it
+    /// every third of it while the request runs, so a slow request keeps its key. Default 30 s: a client retrying
+    /// after a crash (the Spark sink backs off for minutes) gets the key well within its retries.
+    public var idempotencyLease: Duration = .seconds(30)
 
     public init() {}
 }

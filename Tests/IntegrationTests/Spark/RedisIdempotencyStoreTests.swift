@@ -34,6 +34,20 @@ struct RedisIdempotencyStoreTests {
         try await Task.sleep(for: .milliseconds(400))
         #expect(try await b.begin("q:3:0:0", fingerprint: "f3", lease: .seconds(30)) == .won)
 
+        // The holder renews its lease; another server cannot, and a key that ran out or is done is lost.
+        #expect(try await a.begin("q:4:0:0", fingerprint: "f4", lease: .milliseconds(300)) == .won)
+        for _ in 0..<4 {
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(try await a.renew("q:4:0:0", fingerprint: "f4", lease: .milliseconds(300)) == .renewed)
+        }
+        #expect(try await b.renew("q:4:0:0", fingerprint: "f4", lease: .seconds(30)) == .lost)
+        #expect(try await b.begin("q:4:0:0", fingerprint: "f4", lease: .seconds(30)) == .inFlight(fingerprint: "f4"))
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await a.renew("q:4:0:0", fingerprint: "f4", lease: .seconds(30)) == .lost)
+        #expect(try await b.begin("q:4:0:0", fingerprint: "f4", lease: .seconds(30)) == .won)
+        try await b.complete("q:4:0:0", fingerprint: "f4", answer: answer, ttl: .seconds(60))
+        #expect(try await b.renew("q:4:0:0", fingerprint: "f4", lease: .seconds(30)) == .lost)
+
         // Answers expire with their TTL.
         try await b.complete("q:3:0:0", fingerprint: "f3", answer: answer, ttl: .milliseconds(200))
         try await Task.sleep(for: .milliseconds(400))
