@@ -107,6 +107,28 @@ class SinkAndSourceTests(unittest.TestCase):
         self.assertEqual(sum(R.share({0: 7, 1: 8, 2: 9}, 10).values()), 10)
         self.assertEqual(R.share({0: 3, 1: 4}, 100), {0: 3, 1: 4})
 
+    def test_source_options_as_spark_passes_them(self):
+        """Spark hands a data source its options in a case-insensitive dict whose keys read back lowercased: the
+        camelCase options of Spark's Kafka source must still be read (maxOffsetsPerTrigger was ignored: a 20,000-row
+        backlog came as one batch, not batches of 2,000)."""
+        try:
+            from pyspark.sql.datasource import CaseInsensitiveDict
+        except ImportError:
+            self.skipTest("pyspark is not installed")
+        from pyspark.sql.streaming.datasource import ReadMaxRows
+        from vectorstream_spark.kafka_source import KafkaStreamReader as R
+
+        reader = R(CaseInsensitiveDict({"kafka.bootstrap.servers": "127.0.0.1:9", "subscribe": "events",
+                                        "maxOffsetsPerTrigger": "2000", "startingOffsets": "latest",
+                                        "fetchTimeout": "7"}))
+        self.assertEqual(reader.getDefaultReadLimit(), ReadMaxRows(2000))
+        self.assertEqual(reader.starting, "latest")
+        self.assertEqual(reader.fetch_timeout, 7.0)
+        self.assertEqual(reader.topic, "events")
+        with self.assertRaises(ValueError):
+            R(CaseInsensitiveDict({"kafka.bootstrap.servers": "127.0.0.1:9", "subscribe": "events",
+                                   "startingOffsets": "sometimes"}))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -67,17 +67,21 @@ class VectorStreamKafkaDataSource(DataSource):
 
 class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, options):
-        self.options = dict(options)
+        # Spark's options are case-insensitive and read back lowercased (`dict(options)` has "maxoffsetspertrigger"):
+        # every name is looked up lowercased, so maxOffsetsPerTrigger and startingOffsets are never lost.
+        self.options = {str(k).lower(): v for k, v in dict(options).items()}
         self.conf = _kafka_conf(self.options)
         self.topic = self.options.get("subscribe") or self.options.get("topic")
         if not self.topic or "," in self.topic:
             raise ValueError("format('vectorstream_kafka') needs .option('subscribe', 'one-topic')")
-        self.starting = self.options.get("startingOffsets", "earliest").lower()
+        self.starting = self.options.get("startingoffsets", "earliest").lower()
         if self.starting not in ("earliest", "latest"):
-            raise ValueError("startingOffsets must be earliest or latest")
-        limit = self.options.get("maxOffsetsPerTrigger")
+            raise ValueError(f"startingOffsets must be earliest or latest (got {self.starting!r})")
+        limit = self.options.get("maxoffsetspertrigger")
         self.max_per_trigger = int(limit) if limit else None
-        self.fetch_timeout = float(self.options.get("fetchTimeout", 120))
+        if self.max_per_trigger is not None and self.max_per_trigger < 1:
+            raise ValueError(f"maxOffsetsPerTrigger must be at least 1 (got {limit!r})")
+        self.fetch_timeout = float(self.options.get("fetchtimeout", 120))
         self._probe = None
         self._ends: Dict[int, int] = {}
         self._target: Optional[Dict[str, int]] = None
