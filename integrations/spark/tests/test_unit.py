@@ -129,6 +129,23 @@ class SinkAndSourceTests(unittest.TestCase):
             R(CaseInsensitiveDict({"kafka.bootstrap.servers": "127.0.0.1:9", "subscribe": "events",
                                    "startingOffsets": "sometimes"}))
 
+    def test_records_go_on_one_line_with_their_bytes(self):
+        from vectorstream_spark.sink import _one_line, _value
+
+        class Row(dict):
+            __fields__ = ["value"]
+
+        pretty = b'{\r\n  "event_id": "e1",\n  "name": "a \\n b"\n}'
+        flat = _one_line(pretty)
+        self.assertNotIn(b"\n", flat)
+        self.assertNotIn(b"\r", flat)
+        self.assertEqual(json.loads(flat), json.loads(pretty))
+        # Not JSON: the bytes as they came (a cut multi-byte character included), not re-encoded.
+        cut = '{"name": "caf\u00e9'.encode("utf-8")[:-1]
+        self.assertEqual(_value(Row(value=bytearray(cut))), cut)
+        self.assertEqual(_one_line(b"not json\nat all"), b"not json\nat all")
+        self.assertEqual(_value(Row(value='{"a": 1}')), b'{"a": 1}')
+
 
 if __name__ == "__main__":
     unittest.main()

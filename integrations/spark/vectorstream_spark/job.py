@@ -72,7 +72,9 @@ def main(argv=None) -> int:
         .option("subscribe", args.topic).option("startingOffsets", args.starting_offsets)
     if args.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(args.max_offsets_per_trigger))
-    events = reader.load().selectExpr("CAST(value AS STRING) AS value")
+    # The value as Kafka holds it (binary): a CAST to string would turn bytes that are not UTF-8 into U+FFFD, and the
+    # dead letter would no longer be the record that came.
+    events = reader.load().select("value")
     writer = events.writeStream.format("vectorstream").option("url", args.vectorstream_url) \
         .option("chunk_size", str(args.chunk_size)).option("checkpointLocation", args.checkpoint) \
         .trigger(processingTime=trigger_text(args.trigger))

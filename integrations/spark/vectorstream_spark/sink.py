@@ -37,16 +37,31 @@ def _add(total: dict, counts: dict) -> None:
 
 
 def _value(row) -> bytes:
-    """The raw event of a row: its `value` column (string or binary, as Kafka sources give it), else the row as JSON."""
+    """The raw event of a row: its `value` column (binary as Kafka sources give it, or string), else the row as
+    JSON; on one line (see `_one_line`)."""
     fields = row.__fields__ if hasattr(row, "__fields__") else []
     if "value" in fields:
         v = row["value"]
         if v is None:
             return b"null"
         if isinstance(v, (bytes, bytearray)):
-            return bytes(v)
-        return str(v).encode("utf-8")
+            return _one_line(bytes(v))
+        return _one_line(str(v).encode("utf-8"))
     return json.dumps(row.asDict(recursive=True), default=str).encode("utf-8")
+
+
+def _one_line(record: bytes) -> bytes:
+    """Chunks go as JSON lines, so a record must not hold a line break. In a record that is JSON (pretty-printed,
+    CRLF) line breaks can only be whitespace between tokens (JSON strings escape them): they become spaces, the same
+    JSON value, nothing re-encoded. A record that is not JSON keeps its bytes; it is a dead letter either way, one per
+    line (README: "Records with line breaks")."""
+    if b"\n" not in record and b"\r" not in record:
+        return record
+    try:
+        json.loads(record)
+    except ValueError:
+        return record
+    return record.replace(b"\r", b" ").replace(b"\n", b" ")
 
 
 class VectorStreamDataSource(DataSource):
