@@ -43,8 +43,10 @@ fi
 # It prints its own duration, then `N passed, M failed` as the last line.
 # CI runs every scenario but bounce-milvus (on demand: it passes, but Milvus-lite's restart after a kill takes minutes
 # and sometimes loses a young collection, RELIABILITY.md finding 7). VECTORSTREAM_FAULTS=all runs the whole quick suite.
+# spark: the reference Spark job into `vectorstream serve` with every backend on, its driver and the server killed
+# (about 4 minutes).
 CI_SCENARIOS=(milvus-zombie kill-embedded kill-kafka two-workers poison-kafka poison-file bounce-redis bounce-clickhouse
-              bounce-kafka fuzz-on sigterm-clickhouse sigterm-dead-letter)
+              bounce-kafka fuzz-on sigterm-clickhouse sigterm-dead-letter spark)
 case "${VECTORSTREAM_FAULTS:-ci}" in
     off) ;;
     all) benchmarks/faults/run.sh --quick ;;

@@ -7,7 +7,7 @@ an independent Python validator. The pipeline's own summary is never trusted; it
 
     python3 benchmarks/faults/faults.py SCENARIO [options]
 
-Scenarios: kill-kafka, kill-embedded, two-workers, bounce --server redis|clickhouse|milvus|kafka, poison-kafka,
+Scenarios: kill-kafka, kill-embedded, two-workers, bounce --server redis|clickhouse|milvus|kafka, poison-kafka, spark,
 poison-file, fuzz --api-key on|off, sigterm --stall clickhouse|dead-letter. run.sh runs them all; the servers'
 addresses come from its environment (FAULTS_KAFKA, FAULTS_REDIS, FAULTS_CLICKHOUSE, FAULTS_MILVUS).
 
@@ -202,13 +202,13 @@ def worker_env(n: Names, worker: str = "w1", kafka=True, redis=True, clickhouse=
 class Worker:
     """One `vectorstream` process in its own process group, its output in a log file."""
 
-    def __init__(self, n: Names, args: list[str], env: dict, label: str):
+    def __init__(self, n: Names, args: list[str], env: dict, label: str, program: list[str] | None = None):
         self.log_path = n.dir / f"{label}.log"
         self.out_path = n.dir / f"{label}.out"
         self.log = open(self.log_path, "ab")
         self.out = open(self.out_path, "wb")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([BIN, *args], env=env, stdout=self.out, stderr=self.log, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([*(program or [BIN]), *args], env=env, stdout=self.out, stderr=self.log, stdin=subprocess.DEVNULL,
                                      start_new_session=True, cwd=str(n.dir))
         PROCS.append(self.proc)
         self.label = label
@@ -1374,10 +1374,185 @@ def scenario_import_events(a) -> bool:
     return ok
 
 
+# ---------------------------------------------------------------- Spark drives the production configuration
+
+def spark_missing() -> str | None:
+    for module in ("pyspark", "confluent_kafka", "pandas", "pyarrow"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"python module {module} is not installed (scripts/setup.sh installs it)"
+    return None if shutil.which("java") else "java is not installed (scripts/setup.sh installs openjdk-17-jre-headless)"
+
+
+def wait_health(url: str, limit: float, worker: Worker) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and worker.alive():
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def wait_progress(n: Names, worker: Worker, limit: float = 120) -> int:
+    """Waits until ClickHouse's row count moves (a batch is being stored) or `limit` passes; returns the count."""
+    base = ch_count(n.database) or 0
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and worker.alive():
+        now = ch_count(n.database) or 0
+        if now > base:
+            return now
+        time.sleep(0.3)
+    return ch_count(n.database) or 0
+
+
+def spark_checkpoint_offsets(checkpoint: Path) -> tuple[int | None, dict[int, int]]:
+    """The last batch Spark committed and the source offsets it ended at ({partition: next offset}), read from the
+    checkpoint's files as Spark wrote them (commits/N, offsets/N: version, metadata, then the source's JSON)."""
+    commits = [int(f.name) for f in (checkpoint / "commits").glob("[0-9]*") if f.name.isdigit()]
+    if not commits:
+        return None, {}
+    last = max(commits)
+    lines = (checkpoint / "offsets" / str(last)).read_text().strip().splitlines()
+    return last, {int(k): int(v) for k, v in json.loads(lines[-1]).items()}
+
+
+def check_dead_letters_by_bytes(name: str, exp: Expected, dlq: list[dict]) -> bool:
+    """Dead letters of records that came through POST /v1/ingest carry the request's position, not Kafka's: each is
+    matched to an invalid input record by its bytes (as a multiset: the same bad bytes twice are two records)."""
+    from collections import Counter
+    want = Counter(r.raw for r in exp.invalid)
+    got = Counter(m["value"] for m in dlq)
+    valid_raw = {r.raw for r in exp.valid}
+    missing = sum((want - got).values())
+    extra = got - want
+    valid_dead = sum(c for raw, c in extra.items() if raw in valid_raw)
+    copies = sum(c for raw, c in extra.items() if raw in want)
+    unknown = sum(c for raw, c in extra.items() if raw not in want and raw not in valid_raw)
+    no_reason = sum(1 for m in dlq if not m["headers"].get("vectorstream.reason", "").strip())
+    ok = missing == 0 and no_reason == 0 and valid_dead == 0 and unknown == 0
+    return report(ok, f"{name} dead letters", f"{len(exp.invalid)} invalid expected, {len(dlq)} dead letters, missing "
+                  f"{missing}, without a reason {no_reason}, valid events dead-lettered {valid_dead}, not from this "
+                  f"input {unknown}, repeated copies {copies} (at-least-once)", expected=len(exp.invalid),
+                  dead_letters=len(dlq), missing=missing, no_reason=no_reason, unknown=unknown, copies=copies)
+
+
+def scenario_spark(a) -> bool:
+    """Issue #19 against the configuration users run: the reference Spark job (`python -m vectorstream_spark`, local
+    Spark, the `vectorstream_kafka` source) reads the topic into `vectorstream serve` with every backend on (Redis
+    dedup claims and idempotency keys, ClickHouse, Milvus, the Kafka dead-letter topic). While it runs: the Spark
+    driver is killed with kill -9 and restarted from its checkpoint (twice), the VectorStream server is killed with
+    kill -9 in the middle of an ingest request and started again, and later stopped for 30 s. Then the stores are
+    counted: every valid event once in ClickHouse, one vector per product in Milvus, every invalid record in the
+    dead-letter topic with a reason, and everything below the offsets of Spark's last committed batch stored."""
+    name = "spark"
+    n = Names(name, 12)
+    missing = spark_missing()
+    if missing:
+        return report(False, name, f"cannot run: {missing}")
+    reset_stores(n)
+    rng = random.Random(a.seed + 12)
+    exp = Expected(load_input(generate(n, a.events, a.seed + 12, a.products, a.invalid_ratio)))
+    create_topics({n.topic: 3, n.dlq: 3})
+    failed = produce(exp.records, n.topic)
+    info(name, f"produced {len(exp.records)} records ({len(exp.valid)} valid, {len(exp.invalid)} invalid, "
+         f"{len(exp.products)} products), {failed} failed, to {n.topic}")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server_env = worker_env(n, "server", extra={"VECTORSTREAM_HTTP_PORT": str(port)})
+    server_env.pop("VECTORSTREAM_KAFKA_TOPIC", None)  # serve reads no topic; Kafka is for dead letters and notices
+    checkpoint = n.dir / "checkpoint"
+    job_env = dict(os.environ, PYTHONPATH=str(ROOT / "integrations" / "spark"))
+    job_args = ["-m", "vectorstream_spark", "--brokers", KAFKA, "--topic", n.topic, "--vectorstream-url", url,
+                "--checkpoint", str(checkpoint), "--trigger", a.spark_trigger, "--until-idle", str(a.idle * 2),
+                "--max-offsets-per-trigger", str(a.batch * 2), "--chunk-size", str(max(a.batch // 2, 100))]
+    lives = {"server": 0, "driver": 0}
+
+    def start_server() -> Worker:
+        lives["server"] += 1
+        w = Worker(n, ["serve"], server_env, f"server-{lives['server']}")
+        if not wait_health(url, 120, w):
+            raise RuntimeError(f"vectorstream serve did not answer /health: {w.log_tail(3)}")
+        return w
+
+    def start_driver() -> Worker:
+        lives["driver"] += 1
+        return Worker(n, job_args, job_env, f"driver-{lives['driver']}", program=[sys.executable])
+
+    server = start_server()
+    driver = start_driver()
+    faults = []
+    for i in range(a.spark_driver_kills):
+        wait_progress(n, driver)
+        time.sleep(rng.uniform(0, 3))
+        if not driver.alive():
+            info(name, f"driver exited by itself (rc {driver.proc.returncode}) before kill {i + 1}: {driver.log_tail(2)}")
+            break
+        driver.kill9()
+        faults.append("driver kill -9")
+        info(name, f"kill -9 of the Spark driver #{i + 1}; ClickHouse rows now {ch_count(n.database)}")
+        time.sleep(2)
+        driver = start_driver()
+    wait_progress(n, driver)
+    time.sleep(rng.uniform(0, 1.5))  # while a request is being stored
+    server.kill9()
+    faults.append("server kill -9")
+    info(name, f"kill -9 of vectorstream serve in the middle of ingest; ClickHouse rows now {ch_count(n.database)}")
+    time.sleep(2)
+    server = start_server()
+    wait_progress(n, driver)
+    server.signal(signal.SIGTERM)
+    server.wait(60)
+    faults.append("server stopped 30 s")
+    info(name, f"vectorstream serve stopped (SIGTERM) for 30 s; ClickHouse rows now {ch_count(n.database)}")
+    time.sleep(30)
+    server = start_server()
+    rc = driver.wait(a.bound * 2)
+    took = time.monotonic() - driver.started
+    if rc is None:
+        driver.kill9()
+    ok = report(rc == 0, f"{name} job", f"the last driver exited {rc} after {took:.0f} s (bound {a.bound * 2:.0f} s) "
+                f"after {', '.join(faults)}: {driver.log_tail(1)[:200]}")
+    server.signal(signal.SIGTERM)
+    server.wait(60)
+    rows = ch_events(n.database)
+    ids = [r[0] for r in rows] if rows is not None else None
+    ok &= check_events(name, exp, ids, f"ClickHouse {n.database}.events")
+    ok &= check_vectors(name, exp, milvus_products_settled(n.collection), f"Milvus {n.collection}")
+    dlq = read_topic(n.dlq, expect=len(exp.invalid))
+    ok &= check_dead_letters_by_bytes(name, exp, dlq)
+    batch, committed = spark_checkpoint_offsets(checkpoint)
+    stored = set(ids or [])
+    dead_raw = {m["value"] for m in dlq}
+    below = [r for r in exp.records if r.position and r.position[1] < committed.get(r.position[0], -1)]
+    unstored = sum(1 for r in below if (r.event_id not in stored) if r.valid) + \
+        sum(1 for r in below if not r.valid and r.raw not in dead_raw)
+    ok &= report(unstored == 0 and len(below) == len(exp.records), f"{name} acknowledged",
+                 f"Spark's last committed batch {batch} ends at {committed}: {len(below)} of {len(exp.records)} records "
+                 f"below it, of them not stored {unstored}", acknowledged=len(below), acknowledged_unstored=unstored)
+    notices = read_topic(f"{n.topic}-ready", idle=3.0, limit=30.0)
+    embedded: list[str] = []
+    for m in notices:
+        try:
+            embedded += json.loads(m["value"]).get("product_ids", [])
+        except (TypeError, ValueError, AttributeError):
+            pass
+    info(name, f"embeddings_ready: {len(notices)} notices naming {len(embedded)} products, {len(set(embedded))} "
+         f"distinct (a product embedded again after a crash is named again)")
+    RESULTS.append({"figure": "kills", "scenario": name, "kills": faults.count("driver kill -9") + 1, "ok": ok})
+    RESULTS.append({"figure": "outages", "scenario": name, "outages": 1, "ok": ok})
+    return ok
+
+
 SCENARIOS = {
     "kill-kafka": scenario_kill_kafka, "kill-embedded": scenario_kill_embedded, "two-workers": scenario_two_workers,
     "bounce": scenario_bounce, "poison-kafka": scenario_poison_kafka, "poison-file": scenario_poison_file,
     "fuzz": scenario_fuzz, "sigterm": scenario_sigterm, "import-events": scenario_import_events,
+    "spark": scenario_spark,
 }
 
 
@@ -1405,6 +1580,8 @@ def main() -> int:
     p.add_argument("--fuzz-examples", type=int, default=50)
     p.add_argument("--stall", choices=["clickhouse", "dead-letter"], default="clickhouse")
     p.add_argument("--sigterm-bound", type=float, default=10.0)
+    p.add_argument("--spark-driver-kills", type=int, default=2)
+    p.add_argument("--spark-trigger", default="2s", help="the Spark job's processing-time trigger")
     a = p.parse_args()
     global BATCH
     BATCH = a.batch

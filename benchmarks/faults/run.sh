@@ -6,12 +6,13 @@
 #
 #   --quick   (default; what CI runs, about 10 minutes on 2 cores) 5 kills on the full stack and 5 on the embedded
 #             path over 20,000 events, two workers with one killed, each server bounced once, the poison set
-#             through Kafka and a file, 40 s of schemathesis with the API key on and off, SIGTERM during stalls
+#             through Kafka and a file, 40 s of schemathesis with the API key on and off, SIGTERM during stalls,
+#             the Spark job into the full stack with its driver and the server killed
 #   --full    (on demand) 20 kills each over 100,000 events and 2,000 products, longer outages and fuzzing, and
-#             import-events with 1,000,000 events (about an hour on 2 cores)
+#             import-events with 1,000,000 events, the Spark job over 200,000 (about 90 minutes on 2 cores)
 #   SCENARIO  run only these (milvus-zombie kill-kafka kill-embedded two-workers import-events bounce-redis bounce-clickhouse
 #             bounce-milvus bounce-kafka poison-kafka poison-file fuzz-off fuzz-on sigterm-clickhouse
-#             sigterm-dead-letter)
+#             sigterm-dead-letter spark)
 #
 # The suite runs its own servers through scripts/services/*.sh, under .run/faults on ports of its own (Redis 16479,
 # ClickHouse 18223/19100, tansu 19192), so bouncing them never disturbs another run's servers; Milvus is the
@@ -66,6 +67,9 @@ if [[ $MODE == full ]]; then
     # Issue #17's figure: a 1,000,000-event file imported while the same events arrive through Kafka.
     IMPORT=(--events 1000000 --products 2000 --seed "${FAULTS_SEED:-7}" --bound 1800)
     IMPORT_LIMIT=5400
+    # Issue #19's figure: 200,000 events through Spark (10 s trigger) into the full stack, under faults.
+    SPARK=(--events 200000 --products 2000 --seed "${FAULTS_SEED:-7}" --batch 10000 --spark-trigger 10s --idle 30 --bound 1800)
+    SPARK_LIMIT=5400
 else
     COMMON=(--events 20000 --products 500 --seed "${FAULTS_SEED:-7}")
     KILLS=(--kills 5 --kill-min 2 --kill-max 6)
@@ -74,6 +78,8 @@ else
     BOUND=(--bound 300)
     IMPORT=("${COMMON[@]}" "${BOUND[@]}")
     IMPORT_LIMIT=1200
+    SPARK=("${COMMON[@]}" "${BOUND[@]}")
+    SPARK_LIMIT=1500
 fi
 
 started_services=()
@@ -154,6 +160,7 @@ scenario fuzz-off 900 "${FAULT[@]}" fuzz --api-key off "${FUZZ[@]}"
 scenario fuzz-on 900 "${FAULT[@]}" fuzz --api-key on "${FUZZ[@]}"
 scenario sigterm-clickhouse 600 "${FAULT[@]}" sigterm --stall clickhouse "${BOUND[@]}"
 scenario sigterm-dead-letter 600 "${FAULT[@]}" sigterm --stall dead-letter "${BOUND[@]}"
+scenario spark "$SPARK_LIMIT" "${FAULT[@]}" spark "${SPARK[@]}"
 # Last: a Milvus that does not come back would fail every scenario after it.
 scenario bounce-milvus 1200 "${FAULT[@]}" bounce --server milvus "${COMMON[@]}" "${BOUNCE[@]}" "${BOUND[@]}"
 

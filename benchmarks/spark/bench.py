@@ -7,6 +7,11 @@
 2. spark: the same events (same seed and rate) to a fresh topic, read by the job into a fresh server: throughput and
    end-to-end latency (event time, stamped live at production, to `ingested_at` in the store).
 3. native: the same again, read by `vectorstream run` from Kafka (its own consumer group) into a fresh store.
+4. spark-backlog and native-backlog: capacity. Every event is produced first, then each path drains the backlog
+   (50,000 records per trigger at most, on both paths); stored/s over the store's span.
+
+Products embedded are counted by the server (`vectorstream_products_embedded_total` on /metrics, read before each
+stop; the native run's --json summary), beside the number of products: each must be embedded once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -34,8 +40,8 @@ def log(msg):
 
 
 def produce(brokers, topic, events, rate, invalid):
-    cmd = [BIN, "generate", "--seed", "23", "--events", str(events), "--invalid-ratio", str(invalid), "--rate", str(rate),
-           "--live-timestamps", "--kafka", brokers, "--topic", topic]
+    cmd = [BIN, "generate", "--seed", "23", "--events", str(events), "--invalid-ratio", str(invalid),
+           "--live-timestamps", "--kafka", brokers, "--topic", topic] + (["--rate", str(rate)] if rate else [])
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -64,19 +70,26 @@ def kill_group(proc, sig=signal.SIGKILL):
         pass
 
 
-def spark_run(brokers, events, rate, invalid, work, faults):
+BACKLOG_PER_TRIGGER = 50_000
+
+
+def spark_run(brokers, events, rate, invalid, work, faults, backlog=False):
     topic = f"spark-bench-{uuid.uuid4().hex[:8]}"
-    data = os.path.join(work, "data-spark" + ("-faults" if faults else ""))
+    data = os.path.join(work, "data-spark" + ("-faults" if faults else "") + ("-backlog" if backlog else ""))
     os.makedirs(data)
     port = e2e.free_port()
     server = e2e.Server(data, port).start()
     checkpoint = os.path.join(work, "checkpoint-" + topic)
     job_log = os.path.join(work, f"job-{topic}.log")
     progress = os.path.join(work, f"progress-{topic}.jsonl")
-    producer = produce(brokers, topic, events, rate, invalid)
+    producer = produce(brokers, topic, events, None if backlog else rate, invalid)
+    if backlog:
+        producer.wait()
     time.sleep(3)
     start = time.time()
-    job = e2e.run_job(brokers, topic, server.url, checkpoint, "10s", 40, job_log, progress)
+    extra = ("--max-offsets-per-trigger", str(BACKLOG_PER_TRIGGER)) if backlog else ()
+    job = e2e.run_job(brokers, topic, server.url, checkpoint, "10s", 40, job_log, progress, extra)
+    embedded = 0
     notes = []
     if faults:
         time.sleep(45)
@@ -89,6 +102,7 @@ def spark_run(brokers, events, rate, invalid, work, faults):
         log("driver restarted from its checkpoint")
         time.sleep(40)
         log("stopping the VectorStream server for 30 s")
+        embedded += e2e.products_embedded(server.url)
         server.stop()
         notes.append(f"server stopped at {time.time() - start:.0f} s for 30 s")
         time.sleep(30)
@@ -96,20 +110,26 @@ def spark_run(brokers, events, rate, invalid, work, faults):
         log("server started again")
     producer.wait()
     rc = job.wait(timeout=3600)
+    embedded += e2e.products_embedded(server.url)
     server.stop()
     out = figures(data)
-    out.update({"job_rc": rc, "wall_seconds": round(time.time() - start, 1), "notes": notes})
+    out.update({"job_rc": rc, "wall_seconds": round(time.time() - start, 1), "notes": notes,
+                "products_embedded": embedded})
     return out
 
 
-def native_run(brokers, events, rate, invalid, work):
+def native_run(brokers, events, rate, invalid, work, backlog=False):
     topic = f"native-bench-{uuid.uuid4().hex[:8]}"
-    data = os.path.join(work, "data-native")
+    data = os.path.join(work, "data-native" + ("-backlog" if backlog else ""))
     os.makedirs(data)
     env = dict(os.environ, VECTORSTREAM_DATA_DIR=data, VECTORSTREAM_KAFKA_BROKERS=brokers, VECTORSTREAM_KAFKA_TOPIC=topic,
                VECTORSTREAM_KAFKA_GROUP=f"bench-{topic}", VECTORSTREAM_KAFKA_DEAD_LETTER_TOPIC=topic + "-dlq",
                VECTORSTREAM_TRIGGER_INTERVAL="10s")
-    producer = produce(brokers, topic, events, rate, invalid)
+    if backlog:
+        env["VECTORSTREAM_MAX_EVENTS_PER_TRIGGER"] = str(BACKLOG_PER_TRIGGER)
+    producer = produce(brokers, topic, events, None if backlog else rate, invalid)
+    if backlog:
+        producer.wait()
     time.sleep(3)
     start = time.time()
     run = subprocess.run([BIN, "run", "--until-idle", "40", "--no-server", "--json"], env=env, capture_output=True,
@@ -117,9 +137,16 @@ def native_run(brokers, events, rate, invalid, work):
     producer.wait()
     out = figures(data)
     out.update({"run_rc": run.returncode, "wall_seconds": round(time.time() - start, 1)})
+    try:
+        out["products_embedded"] = json.loads(run.stdout.strip().splitlines()[-1]).get("products_embedded")
+    except (IndexError, ValueError, AttributeError):
+        out["products_embedded"] = None
     if run.returncode != 0:
         out["stderr"] = run.stderr[-1000:]
     return out
+
+
+PHASES = ("faults", "spark", "native", "spark-backlog", "native-backlog")
 
 
 def main(argv=None):
@@ -127,7 +154,7 @@ def main(argv=None):
     p.add_argument("--events", type=int, default=200_000)
     p.add_argument("--rate", type=float, default=1500)
     p.add_argument("--invalid-ratio", type=float, default=0.01)
-    p.add_argument("--skip", action="append", default=[], choices=["faults", "spark", "native"])
+    p.add_argument("--skip", action="append", default=[], choices=list(PHASES))
     args = p.parse_args(argv)
     reason = e2e.skip_reason()
     if reason:
@@ -140,18 +167,22 @@ def main(argv=None):
     result = {"events": args.events, "rate": args.rate, "invalid_ratio": args.invalid_ratio, "machine": cpu,
               "load_at_start": [round(x, 2) for x in load], "work": work}
     failures = []
-    for phase in ("faults", "spark", "native"):
+    for phase in PHASES:
         if phase in args.skip:
             continue
         log(f"phase {phase}")
-        r = native_run(brokers, args.events, args.rate, args.invalid_ratio, work) if phase == "native" else \
-            spark_run(brokers, args.events, args.rate, args.invalid_ratio, work, faults=phase == "faults")
+        backlog = phase.endswith("-backlog")
+        r = native_run(brokers, args.events, args.rate, args.invalid_ratio, work, backlog) \
+            if phase.startswith("native") else \
+            spark_run(brokers, args.events, args.rate, args.invalid_ratio, work, faults=phase == "faults", backlog=backlog)
         result[phase] = r
         log(json.dumps(r))
         if r["stored"] + r["dead_letters"] != args.events:
             failures.append(f"{phase}: {r['stored']} stored + {r['dead_letters']} dead letters != {args.events}")
         if r["vectors"] != r["products"]:
             failures.append(f"{phase}: {r['vectors']} vectors for {r['products']} products")
+        if r.get("products_embedded") is not None and r["products_embedded"] != r["products"]:
+            failures.append(f"{phase}: {r['products_embedded']} products embedded for {r['products']} products")
         if r["dead_letters_without_reason"]:
             failures.append(f"{phase}: dead letters without a reason")
     result["load_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -85,7 +85,7 @@ public enum IngestBodyError: Error, Sendable, Hashable, CustomStringConvertible 
 /// a bad one whole for the dead letters): a JSON array's elements, or JSON lines.
 public enum IngestBody {
     /// The records of `body`: a JSON array (its first non-blank byte is `[`) or one record per line (blank lines
-    /// skipped, `\r\n` allowed).
+    /// skipped, `\r\n` allowed, each line's bytes kept as they are).
     public static func records(_ body: [UInt8]) -> Result<[ArraySlice<UInt8>], IngestBodyError> {
         var start = 0
         while start < body.count, isBlank(body[start]) { start += 1 }
@@ -94,10 +94,11 @@ public enum IngestBody {
         var out: [ArraySlice<UInt8>] = []
         var lineStart = 0
         for i in 0...body.count where i == body.count || body[i] == UInt8(ascii: "\n") {
+            // The record's bytes as sent, blanks included (a dead letter must be the record that came, e.g. one cut
+            // after a space); only the line ending goes: `\n`, or `\r\n`. Lines of blanks alone are skipped.
             var line = body[lineStart..<i]
-            while let first = line.first, isBlank(first) { line = line.dropFirst() }
-            while let last = line.last, isBlank(last) { line = line.dropLast() }
-            if !line.isEmpty { out.append(line) }
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if !line.allSatisfy(isBlank) { out.append(line) }
             lineStart = i + 1
         }
         return out.isEmpty ? .failure(.empty) : .success(out)

@@ -113,6 +113,15 @@ def count_store(data_dir):
         db.close()
 
 
+def products_embedded(url):
+    """The server's count of products embedded since it started (`vectorstream_products_embedded_total`)."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("vectorstream_products_embedded_total"):
+                return int(float(line.split()[-1]))
+    return 0
+
+
 def run_job(brokers, topic, url, checkpoint, trigger, until_idle, log_path, progress_file, extra=()):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "integrations", "spark"))
     cmd = [sys.executable, "-m", "vectorstream_spark", "--brokers", brokers, "--topic", topic, "--vectorstream-url", url,
@@ -174,10 +183,12 @@ def main(argv=None) -> int:
             with urllib.request.urlopen(req, timeout=120) as r:
                 replies.append((r.read(), r.headers.get("Idempotent-Replayed")))
         after = count_store(server.data_dir)
+        embedded = products_embedded(server.url)
         rejected = sum(counts["dead_letters"].values())
         summary = {"events": args.events, "ids_produced": len(valid_ids),
                    "stored": counts["events"], "distinct_stored": counts["distinct_events"], "dead_letters": counts["dead_letters"],
-                   "vectors": counts["vectors"][0], "event_products": counts["event_products"], "job_rc": rc,
+                   "vectors": counts["vectors"][0], "event_products": counts["event_products"],
+                   "products_embedded": embedded, "job_rc": rc,
                    "seconds": round(elapsed, 1)}
         print(json.dumps(summary))
         if rc != 0:
@@ -194,6 +205,9 @@ def main(argv=None) -> int:
         # Every product of a stored event has exactly one vector.
         if counts["vectors"][0] != counts["event_products"] or counts["vectors"][0] != counts["vectors"][1]:
             failures.append(f"{counts['vectors'][0]} vectors for {counts['event_products']} products of stored events")
+        # Every product embedded once: the server's own count beside the products of stored events.
+        if embedded != counts["event_products"]:
+            failures.append(f"{embedded} products embedded for {counts['event_products']} products of stored events")
         if replies[0][0] != replies[1][0] or replies[1][1] != "true" or after["events"] != counts["events"]:
             failures.append("the replayed chunk was not answered from its key, or stored something")
     finally:
