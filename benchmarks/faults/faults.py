@@ -1410,6 +1410,21 @@ def wait_progress(n: Names, worker: Worker, limit: float = 120) -> int:
     return ch_count(n.database) or 0
 
 
+def wait_in_flight(url: str, limit: float, driver: Worker) -> bool:
+    """Polls the server's /metrics until an ingest request is being processed (True), or `limit` passes."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and driver.alive():
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=2) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("vectorstream_ingest_requests_in_flight") and float(line.split()[-1]) >= 1:
+                        return True
+        except Exception:  # noqa: BLE001 - not answering now
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def spark_checkpoint_offsets(checkpoint: Path) -> tuple[int | None, dict[int, int]]:
     """The last batch Spark committed and the source offsets it ended at ({partition: next offset}), read from the
     checkpoint's files as Spark wrote them (commits/N, offsets/N: version, metadata, then the source's JSON)."""
@@ -1465,6 +1480,7 @@ def scenario_spark(a) -> bool:
     url = f"http://127.0.0.1:{port}"
     server_env = worker_env(n, "server", extra={"VECTORSTREAM_HTTP_PORT": str(port)})
     server_env.pop("VECTORSTREAM_KAFKA_TOPIC", None)  # serve reads no topic; Kafka is for dead letters and notices
+    server_env.update(dict(kv.split("=", 1) for kv in a.spark_server_env))
     checkpoint = n.dir / "checkpoint"
     job_env = dict(os.environ, PYTHONPATH=str(ROOT / "integrations" / "spark"))
     job_args = ["-m", "vectorstream_spark", "--brokers", KAFKA, "--topic", n.topic, "--vectorstream-url", url,
@@ -1498,10 +1514,15 @@ def scenario_spark(a) -> bool:
         time.sleep(2)
         driver = start_driver()
     wait_progress(n, driver)
-    time.sleep(rng.uniform(0, 1.5))  # while a request is being stored
+    # In the middle of a request: its Idempotency-Key is in flight in Redis and its events' dedup claims are held,
+    # by a server that will never answer or release them.
+    caught = wait_in_flight(url, 120, driver)
     server.kill9()
     faults.append("server kill -9")
-    info(name, f"kill -9 of vectorstream serve in the middle of ingest; ClickHouse rows now {ch_count(n.database)}")
+    info(name, f"kill -9 of vectorstream serve {'with' if caught else 'WITHOUT'} an ingest request in flight "
+         f"(vectorstream_ingest_requests_in_flight); ClickHouse rows now {ch_count(n.database)}")
+    ok_kill = report(caught, f"{name} server killed mid-request", "the kill landed while a request was in flight"
+                     if caught else "no ingest request seen in flight within 120 s: the kill tested nothing")
     time.sleep(2)
     server = start_server()
     wait_progress(n, driver)
@@ -1515,7 +1536,8 @@ def scenario_spark(a) -> bool:
     took = time.monotonic() - driver.started
     if rc is None:
         driver.kill9()
-    ok = report(rc == 0, f"{name} job", f"the last driver exited {rc} after {took:.0f} s (bound {a.bound * 2:.0f} s) "
+    ok = ok_kill
+    ok &= report(rc == 0, f"{name} job", f"the last driver exited {rc} after {took:.0f} s (bound {a.bound * 2:.0f} s) "
                 f"after {', '.join(faults)}: {driver.log_tail(1)[:200]}")
     server.signal(signal.SIGTERM)
     server.wait(60)
@@ -1534,6 +1556,15 @@ def scenario_spark(a) -> bool:
     ok &= report(unstored == 0 and len(below) == len(exp.records), f"{name} acknowledged",
                  f"Spark's last committed batch {batch} ends at {committed}: {len(below)} of {len(exp.records)} records "
                  f"below it, of them not stored {unstored}", acknowledged=len(below), acknowledged_unstored=unstored)
+    retried = {}
+    for f in sorted(n.dir.glob("driver-*.log")):
+        for line in f.read_text(errors="replace").splitlines():
+            if "ingest chunk" in line and "; retry " in line:
+                why = "409 in flight" if "request_in_flight" in line else "429" if "HTTP 429" in line else \
+                    "connection refused" if "refused" in line else "connection lost" if "Connection" in line or \
+                    "RemoteDisconnected" in line else "timeout" if "imeout" in line else "other"
+                retried[why] = retried.get(why, 0) + 1
+    info(name, f"chunk retries by the Spark sink: {json.dumps(retried, sort_keys=True)}")
     notices = read_topic(f"{n.topic}-ready", idle=3.0, limit=30.0)
     embedded: list[str] = []
     for m in notices:
@@ -1582,6 +1613,9 @@ def main() -> int:
     p.add_argument("--sigterm-bound", type=float, default=10.0)
     p.add_argument("--spark-driver-kills", type=int, default=2)
     p.add_argument("--spark-trigger", default="2s", help="the Spark job's processing-time trigger")
+    p.add_argument("--spark-server-env", action="append", default=[], metavar="VECTORSTREAM_X=V",
+                   help="a setting of the server under test, e.g. VECTORSTREAM_INGEST_IDEMPOTENCY_LEASE=300s (the old "
+                        "lease, which fails this scenario)")
     a = p.parse_args()
     global BATCH
     BATCH = a.batch
