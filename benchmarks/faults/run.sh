@@ -160,7 +160,8 @@ scenario fuzz-off 900 "${FAULT[@]}" fuzz --api-key off "${FUZZ[@]}"
 scenario fuzz-on 900 "${FAULT[@]}" fuzz --api-key on "${FUZZ[@]}"
 scenario sigterm-clickhouse 600 "${FAULT[@]}" sigterm --stall clickhouse "${BOUND[@]}"
 scenario sigterm-dead-letter 600 "${FAULT[@]}" sigterm --stall dead-letter "${BOUND[@]}"
-scenario spark "$SPARK_LIMIT" "${FAULT[@]}" spark "${SPARK[@]}"
+# FAULTS_SPARK_ARGS: more options of the spark scenario, e.g. "--spark-server-env VECTORSTREAM_INGEST_IDEMPOTENCY_LEASE=300s".
+scenario spark "$SPARK_LIMIT" "${FAULT[@]}" spark "${SPARK[@]}" ${FAULTS_SPARK_ARGS:-}
 # Last: a Milvus that does not come back would fail every scenario after it.
 scenario bounce-milvus 1200 "${FAULT[@]}" bounce --server milvus "${COMMON[@]}" "${BOUNCE[@]}" "${BOUND[@]}"
 

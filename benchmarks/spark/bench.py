@@ -11,7 +11,8 @@
    (50,000 records per trigger at most, on both paths); stored/s over the store's span.
 
 Products embedded are counted by the server (`vectorstream_products_embedded_total` on /metrics, read before each
-stop; the native run's --json summary), beside the number of products: each must be embedded once.
+stop; the native run's --json summary), beside the number of products: none may be embedded twice (fewer
+embeddings than products where products share a text: the embedding cache is keyed by text).
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def main(argv=None):
             failures.append(f"{phase}: {r['stored']} stored + {r['dead_letters']} dead letters != {args.events}")
         if r["vectors"] != r["products"]:
             failures.append(f"{phase}: {r['vectors']} vectors for {r['products']} products")
-        if r.get("products_embedded") is not None and r["products_embedded"] != r["products"]:
+        if r.get("products_embedded") is not None and not 0 < r["products_embedded"] <= r["products"]:
             failures.append(f"{phase}: {r['products_embedded']} products embedded for {r['products']} products")
         if r["dead_letters_without_reason"]:
             failures.append(f"{phase}: dead letters without a reason")

@@ -1,7 +1,7 @@
 """Spark Structured Streaming -> VectorStream, end to end, on real servers.
 
 tansu Kafka (scripts/services/kafka.sh), `vectorstream serve` on the embedded store, and local Spark (local[2],
-one session at a time) running the reference job with a short trigger. Counts are taken from the store itself
+one session at a time) running the reference job under spark-submit with a short trigger. Counts are taken from the store itself
 (SQLite), not from the job's or the server's answers.
 
     python3 integrations/spark/tests/test_end_to_end.py [--events N] [--trigger 2s]
@@ -122,9 +122,20 @@ def products_embedded(url):
     return 0
 
 
-def run_job(brokers, topic, url, checkpoint, trigger, until_idle, log_path, progress_file, extra=()):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "integrations", "spark"))
-    cmd = [sys.executable, "-m", "vectorstream_spark", "--brokers", brokers, "--topic", topic, "--vectorstream-url", url,
+def spark_submit():
+    import pyspark
+
+    return os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit")
+
+
+def run_job(brokers, topic, url, checkpoint, trigger, until_idle, log_path, progress_file, extra=(), submit=False):
+    """The reference job: `python -m vectorstream_spark`, or with `submit` under spark-submit (as a file). Either way
+    the package must be importable where Spark starts its Python workers (installed, or on PYTHONPATH)."""
+    package = os.path.join(ROOT, "integrations", "spark")
+    env = dict(os.environ, PYTHONPATH=package)
+    launcher = [spark_submit(), "--master", "local[2]", os.path.join(package, "vectorstream_spark", "job.py")] \
+        if submit else [sys.executable, "-m", "vectorstream_spark"]
+    cmd = [*launcher, "--brokers", brokers, "--topic", topic, "--vectorstream-url", url,
            "--checkpoint", checkpoint, "--trigger", trigger, "--until-idle", str(until_idle),
            "--progress-file", progress_file, *extra]
     return subprocess.Popen(cmd, env=env, stdout=open(log_path, "a"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -136,6 +147,8 @@ def main(argv=None) -> int:
     p.add_argument("--invalid-ratio", type=float, default=0.02)
     p.add_argument("--trigger", default="2s")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--launcher", choices=["spark-submit", "python"], default="spark-submit",
+                   help="run the job under spark-submit (default; the way a cluster runs it) or python -m")
     args = p.parse_args(argv)
     reason = skip_reason()
     if reason:
@@ -170,7 +183,7 @@ def main(argv=None) -> int:
                 invalid += 1
         job_log = os.path.join(work, "job.log")
         job = run_job(brokers, topic, server.url, os.path.join(work, "checkpoint"), args.trigger, 20, job_log,
-                      os.path.join(work, "progress.jsonl"))
+                      os.path.join(work, "progress.jsonl"), submit=args.launcher == "spark-submit")
         rc = job.wait(timeout=900)
         elapsed = time.time() - started
         counts = count_store(server.data_dir)
@@ -205,8 +218,9 @@ def main(argv=None) -> int:
         # Every product of a stored event has exactly one vector.
         if counts["vectors"][0] != counts["event_products"] or counts["vectors"][0] != counts["vectors"][1]:
             failures.append(f"{counts['vectors'][0]} vectors for {counts['event_products']} products of stored events")
-        # Every product embedded once: the server's own count beside the products of stored events.
-        if embedded != counts["event_products"]:
+        # Nothing embedded twice: the server's own count is at most one per product of a stored event (fewer when
+        # products share a text, or a price change reused the cached vector: the embedding cache is keyed by text).
+        if embedded > counts["event_products"] or embedded == 0:
             failures.append(f"{embedded} products embedded for {counts['event_products']} products of stored events")
         if replies[0][0] != replies[1][0] or replies[1][1] != "true" or after["events"] != counts["events"]:
             failures.append("the replayed chunk was not answered from its key, or stored something")

@@ -146,6 +146,18 @@ class SinkAndSourceTests(unittest.TestCase):
         self.assertEqual(_one_line(b"not json\nat all"), b"not json\nat all")
         self.assertEqual(_value(Row(value='{"a": 1}')), b'{"a": 1}')
 
+    def test_job_runs_as_a_file(self):
+        """spark-submit runs the job as a file, not as a module: `from . import` fails there ("attempted relative
+        import with no known parent package"); the job must import its package by name."""
+        import subprocess
+
+        job = os.path.join(os.path.dirname(__file__), "..", "vectorstream_spark", "job.py")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        r = subprocess.run([sys.executable, job, "--help"], capture_output=True, text=True, env=env, timeout=60,
+                           cwd="/")
+        self.assertEqual(r.returncode, 0, r.stderr[-500:])
+        self.assertIn("--vectorstream-url", r.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -16,6 +16,12 @@ import os
 import sys
 import time
 
+if not __package__:
+    # Run as a file (`spark-submit .../vectorstream_spark/job.py`): the package is the folder above this one.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vectorstream_spark import register  # noqa: E402 - after the path above
+
 log = logging.getLogger("vectorstream_spark.job")
 
 
@@ -65,7 +71,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     spark = build_session(args.master)
     spark.sparkContext.setLogLevel("WARN")
-    from . import register
 
     register(spark)
     reader = spark.readStream.format(args.source).option("kafka.bootstrap.servers", args.brokers) \
