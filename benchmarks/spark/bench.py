@@ -8,7 +8,9 @@
    end-to-end latency (event time, stamped live at production, to `ingested_at` in the store).
 3. native: the same again, read by `vectorstream run` from Kafka (its own consumer group) into a fresh store.
 4. spark-backlog and native-backlog: capacity. Every event is produced first, then each path drains the backlog
-   (50,000 records per trigger at most, on both paths); stored/s over the store's span.
+   (50,000 records per trigger at most, on both paths); stored/s from the launch of the job or worker to the last
+   event stored (drain), and over the store's span (after the catalog's first embedding). ingest-backlog: the same
+   events posted straight to POST /v1/ingest by two threads (no Spark), to tell the route's cost from Spark's.
 
 Products embedded are counted by the server (`vectorstream_products_embedded_total` on /metrics, read before each
 stop; the native run's --json summary), beside the number of products: none may be embedded twice (fewer
@@ -31,6 +33,7 @@ import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "integrations", "spark", "tests"))
+sys.path.insert(0, os.path.join(ROOT, "integrations", "spark"))
 import test_end_to_end as e2e  # noqa: E402
 
 BIN = e2e.BIN
@@ -44,6 +47,18 @@ def produce(brokers, topic, events, rate, invalid):
     cmd = [BIN, "generate", "--seed", "23", "--events", str(events), "--invalid-ratio", str(invalid),
            "--live-timestamps", "--kafka", brokers, "--topic", topic] + (["--rate", str(rate)] if rate else [])
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def drain(out, started):
+    """Capacity figures of a backlog run: from the launch of the job or worker (JVM or process start, the catalog's
+    embedding included) to the last event stored."""
+    db = sqlite3.connect(out.pop("_db"))
+    try:
+        last = db.execute("SELECT MAX(ingested_at) FROM events").fetchone()[0] or 0
+    finally:
+        db.close()
+    seconds = max(last / 1000 - started, 0.001)
+    out.update({"drain_seconds": round(seconds, 1), "drain_per_second": round(out["stored"] / seconds, 1)})
 
 
 def figures(data_dir):
@@ -61,7 +76,8 @@ def figures(data_dir):
     span = max((last or 0) - (first or 0), 1) / 1000
     return {"stored": n, "dead_letters": dead, "dead_letters_without_reason": nameless, "vectors": vectors,
             "products": products, "stored_per_second": round(n / span, 1), "span_seconds": round(span, 1),
-            "latency_p50_ms": q(0.5), "latency_p99_ms": q(0.99)}
+            "latency_p50_ms": q(0.5), "latency_p99_ms": q(0.99),
+            "_db": os.path.join(data_dir, "vectorstream.sqlite")}
 
 
 def kill_group(proc, sig=signal.SIGKILL):
@@ -116,6 +132,45 @@ def spark_run(brokers, events, rate, invalid, work, faults, backlog=False):
     out = figures(data)
     out.update({"job_rc": rc, "wall_seconds": round(time.time() - start, 1), "notes": notes,
                 "products_embedded": embedded})
+    if backlog:
+        drain(out, start)
+    out.pop("_db", None)
+    return out
+
+
+def ingest_run(events, invalid, work):
+    """The HTTP route without Spark: the same events (generated to a list, not Kafka) posted to a fresh
+    `vectorstream serve` in chunks of 2,000 by two threads (as Spark's two local tasks do), with the sink's client."""
+    import threading
+
+    from vectorstream_spark.client import IngestClient
+
+    data = os.path.join(work, "data-ingest-backlog")
+    os.makedirs(data)
+    server = e2e.Server(data, e2e.free_port()).start()
+    lines = subprocess.run([BIN, "generate", "--seed", "23", "--events", str(events), "--invalid-ratio", str(invalid)],
+                           capture_output=True, check=True).stdout.splitlines()
+    chunks = [lines[i:i + 2000] for i in range(0, len(lines), 2000)]
+    client = IngestClient(server.url)
+    start = time.time()
+
+    def post(part):
+        for i, chunk in enumerate(chunks[part::2]):
+            client.post(chunk, f"bench-{part}-{i}")
+
+    threads = [threading.Thread(target=post, args=(p,)) for p in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    embedded = e2e.products_embedded(server.url)
+    server.stop()
+    out = figures(data)
+    # The generated events carry the generator's clock, not live timestamps: no latency here.
+    out.update({"wall_seconds": round(time.time() - start, 1), "products_embedded": embedded,
+                "latency_p50_ms": None, "latency_p99_ms": None})
+    drain(out, start)
+    out.pop("_db", None)
     return out
 
 
@@ -138,6 +193,9 @@ def native_run(brokers, events, rate, invalid, work, backlog=False):
     producer.wait()
     out = figures(data)
     out.update({"run_rc": run.returncode, "wall_seconds": round(time.time() - start, 1)})
+    if backlog:
+        drain(out, start)
+    out.pop("_db", None)
     try:
         out["products_embedded"] = json.loads(run.stdout.strip().splitlines()[-1]).get("products_embedded")
     except (IndexError, ValueError, AttributeError):
@@ -147,7 +205,7 @@ def native_run(brokers, events, rate, invalid, work, backlog=False):
     return out
 
 
-PHASES = ("faults", "spark", "native", "spark-backlog", "native-backlog")
+PHASES = ("faults", "spark", "native", "spark-backlog", "ingest-backlog", "native-backlog")
 
 
 def main(argv=None):
@@ -173,7 +231,8 @@ def main(argv=None):
             continue
         log(f"phase {phase}")
         backlog = phase.endswith("-backlog")
-        r = native_run(brokers, args.events, args.rate, args.invalid_ratio, work, backlog) \
+        r = ingest_run(args.events, args.invalid_ratio, work) if phase == "ingest-backlog" else \
+            native_run(brokers, args.events, args.rate, args.invalid_ratio, work, backlog) \
             if phase.startswith("native") else \
             spark_run(brokers, args.events, args.rate, args.invalid_ratio, work, faults=phase == "faults", backlog=backlog)
         result[phase] = r
