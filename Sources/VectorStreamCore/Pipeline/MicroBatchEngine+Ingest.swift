@@ -1,5 +1,4 @@
 import Crypto
-import Metrics
 import Synchronization
 
 /// Limits and lifetimes of `POST /v1/ingest` (keys `ingest.*`).
@@ -186,10 +185,6 @@ public final class IngestPipeline: Sendable {
     public static let listedRejections = 100
     private let lanes: [MicroBatchEngine]
     private let free: Mutex<[Int]>
-    /// Requests being processed now, and requests refused because every lane was busy (429): how close the
-    /// server runs to its `ingest.max_concurrent`.
-    private let inFlightGauge = Gauge(label: "vectorstream_ingest_requests_in_flight")
-    private let saturated = Counter(label: "vectorstream_ingest_saturated_total")
 
     /// - Parameter stages: the stages of lane `n` (0..<maxConcurrent); each should have its own dedup claimant.
     public init(configuration: EngineConfiguration, settings: IngestSettings,
@@ -206,21 +201,11 @@ public final class IngestPipeline: Sendable {
 
     /// A lane for one request, or nil when every lane is busy (the request should be retried later).
     public func admit() -> IngestLane? {
-        guard let (n, busy) = free.withLock({ f in f.popLast().map { ($0, lanes.count - f.count) } }) else {
-            saturated.increment()
-            return nil
-        }
-        inFlightGauge.record(busy)
+        guard let n = free.withLock({ $0.popLast() }) else { return nil }
         return IngestLane(pipeline: self, index: n)
     }
 
-    fileprivate func release(_ index: Int) {
-        let busy = free.withLock { f in
-            f.append(index)
-            return lanes.count - f.count
-        }
-        inFlightGauge.record(busy)
-    }
+    fileprivate func release(_ index: Int) { free.withLock { $0.append(index) } }
 
     /// Lanes in use now.
     public var inFlight: Int { lanes.count - free.withLock { $0.count } }
