@@ -231,14 +231,14 @@ struct IngestTests {
         #expect(IngestSettings().idempotencyLease <= .seconds(30), "a crashed server's key must free within the Spark sink's retries")
         let gate = GateEmbedder()
         var settings = IngestSettings()
-        settings.idempotencyLease = .milliseconds(300)
+        settings.idempotencyLease = .seconds(1)  // renewed every 333 ms: a renewal may be late by 600 ms under load
         let h = try await Harness.make(settings: settings, embedder: gate)
         defer { h.server.stop() }
         let (body, valid, _) = Self.events(20, seed: 11, invalidRatio: 0)
         let first = Task { try await h.post(body, idempotencyKey: "slow") }
         let deadline = ContinuousClock.now + .seconds(20)
         while gate.calls.withLock({ $0 }) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        try await Task.sleep(for: .milliseconds(900))
+        try await Task.sleep(for: .milliseconds(3_500))
         let probe = try await h.service.idempotency.begin("slow", fingerprint: "probe", lease: .seconds(1))
         if case .inFlight = probe {} else { Issue.record("after three leases the key was \(probe), not in flight") }
         gate.open()
