@@ -372,6 +372,16 @@ extension ClickHouseClient {
                 """)
             applied.append(migration.version)
         }
+        // Every pass ends by dropping what the migrations retired (their `DROP TABLE IF EXISTS`, idempotent, and no
+        // later migration creates those objects again). Two workers migrating at once can interleave so that one
+        // re-creates a retired view (migration 3's `funnel_sessions_mv`) after the other dropped it and the table it
+        // writes to; every insert into `events` then failed with "Table funnel_sessions doesn't exist", for good,
+        // since the retry found every version recorded (fault suite, two-workers, 30 November).
+        for migration in schema.migrations {
+            for statement in migration.statements where statement.hasPrefix("DROP TABLE IF EXISTS") {
+                try await execute(statement)
+            }
+        }
         let current = (done.union(applied)).max() ?? 0
         return (schema, ClickHouseMigrationReport(serverVersion: version, applied: applied, currentVersion: current))
     }
