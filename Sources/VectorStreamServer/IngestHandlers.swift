@@ -72,7 +72,7 @@ struct IngestHandlers: Sendable {
                            "an application/json body must be an array of events or event objects (one per line)")
         }
         let records: [ArraySlice<UInt8>]
-        switch IngestBody.records(body) {
+        switch IngestBody.records(body, jsonLines: type != "application/json") {
         case .success(let r): records = r
         case .failure(let error): throw APIError(.badRequest, "bad_request", error.description)
         }

@@ -342,5 +342,22 @@ struct IngestTests {
             return
         }
         #expect(cut.map { Array($0) } == [Array("{\"name\": \"Blue ".utf8), Array("\t{\"a\": 1} ".utf8)])
+        // Sent as JSON lines, a first record that starts with '[' is a record (an invalid one), not an array: a
+        // Spark chunk that began with `["e1"]` was refused whole with 400 and stopped the query (fault suite).
+        guard case .success(let lines2) = IngestBody.records(Array("[\"e1\"]\n{\"a\": 1}\n".utf8), jsonLines: true) else {
+            Issue.record("JSON lines starting with '[' refused")
+            return
+        }
+        #expect(lines2.map { String(decoding: $0, as: UTF8.self) } == [#"["e1"]"#, #"{"a": 1}"#])
+    }
+
+    @Test func jsonLinesWhoseFirstRecordIsAnArrayAreRecords() async throws {
+        let h = try await Harness.make()
+        defer { h.server.stop() }
+        let (body, valid, _) = Self.events(10, seed: 13, invalidRatio: 0)
+        let reply = try await h.post(Array(#"["e1"]"#.utf8) + Array("\n".utf8) + body, contentType: "application/x-ndjson")
+        #expect(reply.status == 200, "\(reply.detail)")
+        #expect(reply.json["rejected"] as? Int == 1)
+        #expect(try await h.store.eventCount() == Int64(valid))
     }
 }

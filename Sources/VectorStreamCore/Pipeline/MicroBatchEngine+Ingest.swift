@@ -86,11 +86,14 @@ public enum IngestBodyError: Error, Sendable, Hashable, CustomStringConvertible 
 public enum IngestBody {
     /// The records of `body`: a JSON array (its first non-blank byte is `[`) or one record per line (blank lines
     /// skipped, `\r\n` allowed, each line's bytes kept as they are).
-    public static func records(_ body: [UInt8]) -> Result<[ArraySlice<UInt8>], IngestBodyError> {
+    /// - Parameter jsonLines: the body was sent as JSON lines (`application/x-ndjson`): one record per line even when
+    ///   the first record starts with `[` (an invalid record such as `["e1"]` is a record, a dead letter, not the
+    ///   opening of an array: a Spark chunk that began with one was refused whole with 400).
+    public static func records(_ body: [UInt8], jsonLines: Bool = false) -> Result<[ArraySlice<UInt8>], IngestBodyError> {
         var start = 0
         while start < body.count, isBlank(body[start]) { start += 1 }
         guard start < body.count else { return .failure(.empty) }
-        if body[start] == UInt8(ascii: "[") { return array(body, from: start) }
+        if !jsonLines, body[start] == UInt8(ascii: "[") { return array(body, from: start) }
         var out: [ArraySlice<UInt8>] = []
         var lineStart = 0
         for i in 0...body.count where i == body.count || body[i] == UInt8(ascii: "\n") {
