@@ -9,7 +9,7 @@ MINIMAL=0
 
 need_apt=()
 want_apt=(libopenblas-dev librdkafka-dev pkg-config libsqlite3-dev)
-if (( ! MINIMAL )); then want_apt+=(redis-server clickhouse-server clickhouse-client wrk chromium postgresql prometheus); fi
+if (( ! MINIMAL )); then want_apt+=(redis-server clickhouse-server clickhouse-client wrk chromium postgresql prometheus iproute2); fi
 for pkg in "${want_apt[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
 done

@@ -13,8 +13,8 @@ public enum IdempotencyClaim: Sendable, Hashable {
 /// first answer instead of doing the work again. Shared by every server through Redis when configured.
 ///
 /// Two phases, like dedup claims: `begin` takes a lease on the key (renewed while the work runs; a crashed server's
-/// lease runs out, so the key is blocked for one lease at most, not for ever), `complete` stores the answer for the answer TTL, `abandon` gives the key back when the
-/// work failed (the retry then does it). The store keeps answers, not work: the events themselves are deduplicated by
+/// lease runs out, so the key is blocked for one lease at most), `complete` stores the answer for the answer TTL,
+/// `abandon` gives the key back when the work failed (the retry then does it). The store keeps answers, not work: the events themselves are deduplicated by
 /// the dedup stage whatever happens to a key.
 public protocol IdempotencyStore: Sendable {
     /// Claims `key` for `lease` when it is free; otherwise says who has it. `fingerprint` identifies the request
